@@ -1,0 +1,173 @@
+package provider
+
+import (
+	"context"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework-timetypes/timetypes"
+	"github.com/hashicorp/terraform-plugin-framework-validators/setvalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-log/tflog"
+
+	"github.com/bipsync/terraform-provider-bipsync/internal/tokensource"
+)
+
+// defaultMinValidity is how long a handed-out access token must stay valid at least. Bipsync issues 1-hour tokens, so
+// 15 minutes lets a stored token serve the plan and apply of one run, and several runs within 45 minutes, with one
+// exchange, while every consumer still gets a token that outlives a long apply step.
+const defaultMinValidity = 15 * time.Minute
+
+// accessTokenModel is shared by the ephemeral resource and the data source: same inputs, same results.
+type accessTokenModel struct {
+	GrantType             types.String         `tfsdk:"grant_type"`
+	RefreshToken          types.String         `tfsdk:"refresh_token"`
+	Scopes                types.Set            `tfsdk:"scopes"`
+	MinValidity           timetypes.GoDuration `tfsdk:"min_validity"`
+	AccessToken           types.String         `tfsdk:"access_token"`
+	TokenType             types.String         `tfsdk:"token_type"`
+	ExpiresAt             timetypes.RFC3339    `tfsdk:"expires_at"`
+	ExpiresIn             types.Int64          `tfsdk:"expires_in"`
+	RefreshTokenExpiresAt timetypes.RFC3339    `tfsdk:"refresh_token_expires_at"`
+}
+
+// Attribute descriptions shared by the ephemeral resource and the data source.
+const (
+	descGrantType = "OAuth grant: `refresh_token` (the default) exchanges the refresh chain seeded by `refresh_token`; " +
+		"`client_credentials` asks for a team token with the provider's `client_id` and `client_secret` (a confidential " +
+		"application; include a `team_{id}` scope in `scopes`)."
+	descRefreshToken = "Seed of the refresh chain: a refresh token from the authorization code grant. Sensitive. Falls back to " +
+		"the `BIPSYNC_REFRESH_TOKEN` environment variable. The chain's current head lives in the token store once the seed has " +
+		"been exchanged, so the seed is needed only to find and decrypt the chain: keep it the same while the chain is " +
+		"alive. A different seed starts a different chain. The chain head itself is never handed out."
+	descScopes = "Scopes to ask for. Unset asks for the chain's current scopes (the user's original consent until narrowed). " +
+		"Asking for fewer scopes than the chain holds narrows the chain for good: Bipsync narrows the new refresh token too, " +
+		"and only a new authorization can widen it. Asking one chain for different scopes from two places in one run is an error."
+	descMinValidity = "How long the access token must stay valid at least, as a Go duration. A stored token with at least this " +
+		"much life left is handed out again without an exchange; otherwise the chain is exchanged. Defaults to `15m`; must be " +
+		"shorter than the token lifetime (Bipsync issues 1-hour tokens)."
+	descAccessToken = "The access token, for an `Authorization: Bearer` header. Sensitive."
+	descTokenType   = "Token type as Bipsync returned it (`Bearer`)."
+	descExpiresAt   = "When the access token expires (RFC 3339, UTC)."
+	descExpiresIn   = "Seconds from now until the access token expires."
+	descRTExpiresAt = "When the refresh chain dies unless exchanged again: the last exchange plus the provider's " +
+		"`refresh_token_lifetime` (RFC 3339). Null for `client_credentials`."
+)
+
+func grantTypeValidators() []validator.String {
+	return []validator.String{stringvalidator.OneOf(string(tokensource.GrantRefreshToken), string(tokensource.GrantClientCredentials))}
+}
+
+func scopesValidators() []validator.Set {
+	return []validator.Set{
+		setvalidator.SizeAtLeast(1),
+		setvalidator.ValueStringsAre(checkString("a single OAuth scope", validateScope)),
+	}
+}
+
+// fetchAccessToken runs the token source for m and fills m's results. It is the whole of ephemeral Open and data
+// source Read.
+func fetchAccessToken(ctx context.Context, data *providerData, m *accessTokenModel, diags *diag.Diagnostics) {
+	req, seed := accessTokenRequest(ctx, m, data, diags)
+	if diags.HasError() {
+		return
+	}
+	ctx = maskSecrets(ctx, seed, data.clientSecret)
+	res, err := data.source.Token(ctx, req)
+	if err != nil {
+		addTokenError(diags, path.Root("refresh_token"), err, data.client.ClientID(), reseedEphemeral)
+		return
+	}
+	tflog.Debug(ctx, "bipsync access token ready", map[string]any{
+		"grant_type": string(req.Grant),
+		"exchanged":  res.Exchanged,
+		"generation": res.Generation,
+		"expires_at": res.ExpiresAt.UTC().Format(time.RFC3339),
+	})
+	addWarnings(diags, res.Warnings)
+	resultToAccessTokenModel(ctx, res, data.now(), m, diags)
+}
+
+// accessTokenRequest turns the model into a token source request, applying defaults and the env fallback.
+func accessTokenRequest(ctx context.Context, m *accessTokenModel, data *providerData, diags *diag.Diagnostics) (tokensource.Request, string) {
+	req := tokensource.Request{Grant: tokensource.GrantRefreshToken, MinValidity: defaultMinValidity}
+	if !m.GrantType.IsNull() {
+		req.Grant = tokensource.Grant(m.GrantType.ValueString())
+	}
+	if !m.MinValidity.IsNull() {
+		d, ds := m.MinValidity.ValueGoDuration()
+		diags.Append(ds...)
+		if d < 0 {
+			diags.AddAttributeError(path.Root("min_validity"), "Invalid Bipsync Minimum Validity",
+				"min_validity must not be negative: use a Go duration such as \"15m\".")
+		}
+		req.MinValidity = d
+	}
+	if !m.Scopes.IsNull() {
+		diags.Append(m.Scopes.ElementsAs(ctx, &req.Scopes, false)...)
+	}
+	switch req.Grant {
+	case tokensource.GrantRefreshToken:
+		seed := m.RefreshToken.ValueString()
+		if m.RefreshToken.IsNull() {
+			seed, _ = lookupEnv(envRefreshToken)
+		}
+		if seed == "" {
+			diags.AddAttributeError(path.Root("refresh_token"), "Missing Bipsync Refresh Token",
+				"The refresh_token grant needs a seed: set refresh_token (for example from a variable marked sensitive) or the "+
+					"BIPSYNC_REFRESH_TOKEN environment variable to a refresh token from the authorization code grant.")
+		}
+		req.RefreshToken = seed
+		return req, seed
+	case tokensource.GrantClientCredentials:
+		if !m.RefreshToken.IsNull() {
+			diags.AddAttributeError(path.Root("refresh_token"), "Conflicting Bipsync Grant Settings",
+				"refresh_token is set but grant_type is client_credentials, which uses no refresh token. Remove one of them.")
+		}
+		if !data.hasClientSecret {
+			diags.AddAttributeError(path.Root("grant_type"), "Missing Bipsync Client Secret",
+				"The client_credentials grant needs a confidential application: set client_secret in the provider block or the "+
+					"BIPSYNC_CLIENT_SECRET environment variable.")
+		}
+	}
+	return req, ""
+}
+
+func resultToAccessTokenModel(ctx context.Context, res *tokensource.Result, now time.Time, m *accessTokenModel, diags *diag.Diagnostics) {
+	m.AccessToken = types.StringValue(res.AccessToken)
+	m.TokenType = types.StringValue(res.TokenType)
+	m.ExpiresAt = timetypes.NewRFC3339TimeValue(res.ExpiresAt.UTC())
+	m.ExpiresIn = types.Int64Value(int64(res.ExpiresAt.Sub(now).Seconds()))
+	if res.RefreshTokenExpiresAt.IsZero() {
+		m.RefreshTokenExpiresAt = timetypes.NewRFC3339Null()
+	} else {
+		m.RefreshTokenExpiresAt = timetypes.NewRFC3339TimeValue(res.RefreshTokenExpiresAt.UTC())
+	}
+	if m.Scopes.IsNull() || m.Scopes.IsUnknown() {
+		if res.Scopes == nil {
+			m.Scopes = types.SetNull(types.StringType)
+		} else {
+			s, ds := types.SetValueFrom(ctx, types.StringType, res.Scopes)
+			diags.Append(ds...)
+			m.Scopes = s
+		}
+	}
+}
+
+// providerDataFrom converts the ProviderData handed to Configure. Nil means the provider is not configured yet
+// (validation); any other type is a provider bug.
+func providerDataFrom(v any, diags *diag.Diagnostics) *providerData {
+	if v == nil {
+		return nil
+	}
+	d, ok := v.(*providerData)
+	if !ok {
+		diags.AddError("Unexpected Provider Data",
+			"This is a bug in the Bipsync provider: please report it. The provider handed over an unexpected type.")
+		return nil
+	}
+	return d
+}

@@ -1,0 +1,390 @@
+package provider
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework-timetypes/timetypes"
+	"github.com/hashicorp/terraform-plugin-framework-validators/resourcevalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-log/tflog"
+
+	"github.com/bipsync/terraform-provider-bipsync/internal/tokenstore"
+)
+
+var (
+	_ resource.ResourceWithConfigure        = (*refreshGrantResource)(nil)
+	_ resource.ResourceWithModifyPlan       = (*refreshGrantResource)(nil)
+	_ resource.ResourceWithConfigValidators = (*refreshGrantResource)(nil)
+)
+
+// defaultRotateBefore is the default rotation window. A grant whose access token has less than this left is rotated
+// by the next apply, so a resource configured from access_token at apply time gets a token with at least as much life
+// as a bipsync_access_token with its default min_validity.
+const defaultRotateBefore = "15m"
+
+// expiryWarningWindow is how long before the refresh chain dies the plan warns, naming the date.
+const expiryWarningWindow = 7 * 24 * time.Hour
+
+// NewRefreshGrantResource returns the bipsync_refresh_grant resource.
+func NewRefreshGrantResource() resource.Resource {
+	return &refreshGrantResource{}
+}
+
+type refreshGrantResource struct {
+	data *providerData
+}
+
+type refreshGrantModel struct {
+	ID                    types.String         `tfsdk:"id"`
+	RefreshTokenWO        types.String         `tfsdk:"refresh_token_wo"`
+	RefreshTokenWOVersion types.Int64          `tfsdk:"refresh_token_wo_version"`
+	SeedRefreshToken      types.String         `tfsdk:"seed_refresh_token"`
+	Scopes                types.Set            `tfsdk:"scopes"`
+	RotateBefore          timetypes.GoDuration `tfsdk:"rotate_before"`
+	Keepers               types.Map            `tfsdk:"keepers"`
+	AccessToken           types.String         `tfsdk:"access_token"`
+	TokenType             types.String         `tfsdk:"token_type"`
+	ExpiresAt             timetypes.RFC3339    `tfsdk:"expires_at"`
+	RefreshToken          types.String         `tfsdk:"refresh_token"`
+	RefreshTokenExpiresAt timetypes.RFC3339    `tfsdk:"refresh_token_expires_at"`
+	RotatedAt             timetypes.RFC3339    `tfsdk:"rotated_at"`
+}
+
+// rotatedAttributes are the attributes an exchange replaces; a planned rotation marks them unknown.
+var rotatedAttributes = map[string]attr.Value{
+	"access_token":             types.StringUnknown(),
+	"token_type":               types.StringUnknown(),
+	"expires_at":               timetypes.NewRFC3339Unknown(),
+	"refresh_token":            types.StringUnknown(),
+	"refresh_token_expires_at": timetypes.NewRFC3339Unknown(),
+	"rotated_at":               timetypes.NewRFC3339Unknown(),
+}
+
+func (r *refreshGrantResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_refresh_grant"
+}
+
+func (r *refreshGrantResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+	resp.Schema = schema.Schema{
+		MarkdownDescription: "Keeps a Bipsync refresh chain in Terraform state. `Create` exchanges the seed refresh token; " +
+			"every later exchange (a *rotation*) happens only in `apply`, planned as an in-place update when the access token " +
+			"enters the `rotate_before` window, or when `scopes`, `keepers`, the seed or any other argument changes. `plan` " +
+			"and `refresh` never call Bipsync, so a plan that is never applied loses nothing. The current refresh token and " +
+			"access token are stored in state (sensitive): use a state backend you trust, encrypted where possible.",
+		Attributes: map[string]schema.Attribute{
+			"id": schema.StringAttribute{
+				Computed:            true,
+				MarkdownDescription: "Random identifier of this grant. It carries no token.",
+				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+			},
+			"refresh_token_wo": schema.StringAttribute{
+				Optional:  true,
+				WriteOnly: true,
+				Sensitive: true,
+				MarkdownDescription: "Seed refresh token from the authorization code grant, write-only: never stored in plan or " +
+					"state, and it accepts ephemeral values. Read only when the grant is created or `refresh_token_wo_version` " +
+					"changes. Requires Terraform 1.11 or OpenTofu 1.11 or later. Exactly one of `refresh_token_wo` and " +
+					"`seed_refresh_token` must be set.",
+			},
+			"refresh_token_wo_version": schema.Int64Attribute{
+				Optional: true,
+				MarkdownDescription: "Version of `refresh_token_wo`. Increase it together with a new `refresh_token_wo` to " +
+					"re-seed the chain (after a reauthorization); the next apply exchanges the new seed instead of the refresh " +
+					"token in state. Required with `refresh_token_wo`.",
+			},
+			"seed_refresh_token": schema.StringAttribute{
+				Optional:  true,
+				Sensitive: true,
+				MarkdownDescription: "Seed refresh token, for engines without write-only attributes. **Stored in state and plan** " +
+					"(sensitive). Changing it re-seeds the chain. Prefer `refresh_token_wo`. It is not named `refresh_token` " +
+					"because that attribute holds the current chain head, which every rotation replaces.",
+				Validators: []validator.String{
+					stringvalidator.PreferWriteOnlyAttribute(path.MatchRoot("refresh_token_wo")),
+				},
+			},
+			"scopes": schema.SetAttribute{
+				Optional:    true,
+				ElementType: types.StringType,
+				MarkdownDescription: "Scopes to ask for at every exchange. Unset keeps the chain's current scopes (the original " +
+					"consent until narrowed). Narrowing narrows the chain for good (Bipsync narrows the new refresh token too); " +
+					"asking again for a scope the chain no longer holds fails at plan time unless the seed changes too. A " +
+					"change rotates the chain.",
+				Validators: scopesValidators(),
+			},
+			"rotate_before": schema.StringAttribute{
+				Optional:   true,
+				Computed:   true,
+				CustomType: timetypes.GoDurationType{},
+				Default:    stringdefault.StaticString(defaultRotateBefore),
+				MarkdownDescription: "Rotation window, as a Go duration: a plan made when the access token has less than this " +
+					"left plans a rotation. Defaults to `15m`, the same margin `bipsync_access_token` keeps by default, so a " +
+					"resource fed from `access_token` gets a token with at least 15 minutes left. With Bipsync's 1-hour tokens " +
+					"any apply more than 45 minutes after the last rotation rotates, which also renews the refresh chain's month.",
+			},
+			"keepers": schema.MapAttribute{
+				Optional:            true,
+				ElementType:         types.StringType,
+				MarkdownDescription: "Arbitrary values; any change rotates the chain in place (never a replacement).",
+			},
+			"access_token": schema.StringAttribute{
+				Computed:            true,
+				Sensitive:           true,
+				MarkdownDescription: "Access token from the last exchange. Sensitive; **stored in state**.",
+			},
+			"token_type": schema.StringAttribute{
+				Computed:            true,
+				MarkdownDescription: "Token type as Bipsync returned it (`Bearer`).",
+			},
+			"expires_at": schema.StringAttribute{
+				Computed:            true,
+				CustomType:          timetypes.RFC3339Type{},
+				MarkdownDescription: "When the access token expires (RFC 3339, UTC).",
+			},
+			"refresh_token": schema.StringAttribute{
+				Computed:  true,
+				Sensitive: true,
+				MarkdownDescription: "Current head of the refresh chain, the refresh token the next rotation exchanges. " +
+					"Sensitive; **stored in state**. Never copy it elsewhere: using it anywhere else forks the chain and " +
+					"revokes this grant's tokens.",
+			},
+			"refresh_token_expires_at": schema.StringAttribute{
+				Computed:   true,
+				CustomType: timetypes.RFC3339Type{},
+				MarkdownDescription: "When the chain dies unless rotated: the last exchange plus the provider's " +
+					"`refresh_token_lifetime` (RFC 3339). Plans warn within 7 days of it and fail after it.",
+			},
+			"rotated_at": schema.StringAttribute{
+				Computed:            true,
+				CustomType:          timetypes.RFC3339Type{},
+				MarkdownDescription: "When the last exchange happened (RFC 3339, UTC).",
+			},
+		},
+	}
+}
+
+func (r *refreshGrantResource) ConfigValidators(_ context.Context) []resource.ConfigValidator {
+	return []resource.ConfigValidator{
+		resourcevalidator.ExactlyOneOf(path.MatchRoot("refresh_token_wo"), path.MatchRoot("seed_refresh_token")),
+		resourcevalidator.RequiredTogether(path.MatchRoot("refresh_token_wo"), path.MatchRoot("refresh_token_wo_version")),
+	}
+}
+
+func (r *refreshGrantResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+	r.data = providerDataFrom(req.ProviderData, &resp.Diagnostics)
+}
+
+// ModifyPlan plans rotations and checks the chain's life. It never calls Bipsync: a plan cannot save state, so an
+// exchange here would revoke the chain in state and keep its successor nowhere.
+func (r *refreshGrantResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if req.Plan.Raw.IsNull() || req.State.Raw.IsNull() || r.data == nil {
+		return // destroy, create, or provider not configured (nothing to check against)
+	}
+	var plan, state refreshGrantModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	now := r.data.now()
+	reseed := seedChanged(&plan, &state)
+
+	if !reseed {
+		checkChainLife(&state, now, &resp.Diagnostics)
+		checkScopeWidening(ctx, &plan, &state, &resp.Diagnostics)
+		if resp.Diagnostics.HasError() {
+			return
+		}
+	}
+	if plan.RotateBefore.IsUnknown() {
+		return // any change of configuration already rotates (the framework marks the token attributes unknown)
+	}
+	rotateBefore, diags := plan.RotateBefore.ValueGoDuration()
+	resp.Diagnostics.Append(diags...)
+	expiresAt, diags := state.ExpiresAt.ValueRFC3339Time()
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if now.Add(rotateBefore).Before(expiresAt) {
+		return
+	}
+	tflog.Debug(ctx, "planning bipsync chain rotation", map[string]any{
+		"expires_at":    expiresAt.UTC().Format(time.RFC3339),
+		"rotate_before": rotateBefore.String(),
+	})
+	for name, unknown := range rotatedAttributes {
+		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root(name), unknown)...)
+	}
+}
+
+func (r *refreshGrantResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	var plan refreshGrantModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	seed := r.seedFromConfig(ctx, req.Config, &plan, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	id := make([]byte, 16)
+	_, _ = rand.Read(id)
+	plan.ID = types.StringValue(hex.EncodeToString(id))
+	r.exchange(ctx, &tokenstore.Record{RefreshToken: seed}, &plan, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+// Read trusts state: Bipsync has no endpoint that checks a refresh token without consuming it.
+func (r *refreshGrantResource) Read(_ context.Context, _ resource.ReadRequest, _ *resource.ReadResponse) {}
+
+func (r *refreshGrantResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	var plan, state refreshGrantModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	prev := &tokenstore.Record{RefreshToken: state.RefreshToken.ValueString()}
+	if !state.Scopes.IsNull() {
+		resp.Diagnostics.Append(state.Scopes.ElementsAs(ctx, &prev.Scopes, false)...)
+	}
+	if seedChanged(&plan, &state) {
+		prev = &tokenstore.Record{RefreshToken: r.seedFromConfig(ctx, req.Config, &plan, &resp.Diagnostics)}
+	}
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	plan.ID = state.ID
+	r.exchange(ctx, prev, &plan, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return // the prior state stays: it still holds the chain head if nothing was consumed
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+// Delete forgets the chain: Bipsync has no revocation endpoint. The refresh token in state stays valid at Bipsync
+// until it expires, but no copy of it remains once state forgets it.
+func (r *refreshGrantResource) Delete(_ context.Context, _ resource.DeleteRequest, _ *resource.DeleteResponse) {}
+
+// exchange runs the one exchange path and writes the result into m. It runs to completion (bounded) even if the
+// apply is cancelled: once Bipsync answers, the old head is revoked and the answer is the only chain there is.
+func (r *refreshGrantResource) exchange(ctx context.Context, prev *tokenstore.Record, m *refreshGrantModel, diags *diag.Diagnostics) {
+	if r.data == nil {
+		diags.AddError("Unconfigured Bipsync Provider", "This is a bug in the Bipsync provider: please report it.")
+		return
+	}
+	ctx = maskSecrets(ctx, prev.RefreshToken, r.data.clientSecret)
+	var scopes []string
+	if !m.Scopes.IsNull() {
+		diags.Append(m.Scopes.ElementsAs(ctx, &scopes, false)...)
+	}
+	bctx, cancel := r.data.source.Detach(ctx)
+	defer cancel()
+	next, err := r.data.source.Exchange(bctx, prev, scopes)
+	if err != nil {
+		addTokenError(diags, path.Root("refresh_token_wo"), err, r.data.client.ClientID(), reseedGrant)
+		return
+	}
+	tflog.Info(ctx, "rotated bipsync refresh chain", map[string]any{"id": m.ID.ValueString()})
+	m.AccessToken = types.StringValue(next.AccessToken)
+	m.TokenType = types.StringValue(next.TokenType)
+	m.ExpiresAt = timetypes.NewRFC3339TimeValue(next.AccessTokenExpiresAt.UTC())
+	m.RefreshToken = types.StringValue(next.RefreshToken)
+	m.RefreshTokenExpiresAt = timetypes.NewRFC3339TimeValue(r.data.source.RefreshTokenExpiry(next.RefreshTokenIssuedAt).UTC())
+	m.RotatedAt = timetypes.NewRFC3339TimeValue(next.RotatedAt.UTC())
+}
+
+// seedFromConfig returns the seed refresh token: refresh_token_wo is only in the configuration (write-only values
+// are null in plan and state), seed_refresh_token is in the plan.
+func (r *refreshGrantResource) seedFromConfig(ctx context.Context, config tfsdk.Config, plan *refreshGrantModel, diags *diag.Diagnostics) string {
+	var wo types.String
+	diags.Append(config.GetAttribute(ctx, path.Root("refresh_token_wo"), &wo)...)
+	seed := wo.ValueString()
+	if wo.IsNull() {
+		seed = plan.SeedRefreshToken.ValueString()
+	}
+	if seed == "" && !diags.HasError() {
+		diags.AddAttributeError(path.Root("refresh_token_wo"), "Missing Bipsync Refresh Token",
+			"Set refresh_token_wo (with refresh_token_wo_version) or seed_refresh_token to a refresh token from the "+
+				"authorization code grant. An empty value cannot seed a chain.")
+	}
+	return seed
+}
+
+// seedChanged tells whether the configuration re-seeds the chain: a new refresh_token_wo_version, or a new
+// seed_refresh_token.
+func seedChanged(plan, state *refreshGrantModel) bool {
+	return !plan.RefreshTokenWOVersion.Equal(state.RefreshTokenWOVersion) || !plan.SeedRefreshToken.Equal(state.SeedRefreshToken)
+}
+
+// checkChainLife fails a plan once the chain is past its lifetime (an exchange can only fail), and warns within
+// expiryWarningWindow of it.
+func checkChainLife(state *refreshGrantModel, now time.Time, diags *diag.Diagnostics) {
+	deadline, ds := state.RefreshTokenExpiresAt.ValueRFC3339Time()
+	if ds.HasError() || deadline.IsZero() {
+		return
+	}
+	date := deadline.UTC().Format(time.RFC3339)
+	switch {
+	case !now.Before(deadline):
+		diags.AddAttributeError(path.Root("refresh_token"), summaryReauth,
+			"The refresh chain in state expired at "+date+": Bipsync keeps a refresh token for one month after issuing it "+
+				"(refresh_token_lifetime), and this grant was not rotated within that time, so any exchange would fail.\n\n"+
+				"The refresh chain cannot be used again; a person must authorize anew:\n"+
+				"1. Run the authorization code grant (with PKCE) in a browser, consenting to every scope this configuration "+
+				"asks for, to get a new refresh token.\n2. "+string(reseedGrant))
+	case now.Add(expiryWarningWindow).After(deadline):
+		diags.AddAttributeWarning(path.Root("refresh_token"), "Bipsync Refresh Chain Expiring Soon",
+			"The refresh chain in state expires at "+date+" unless it is rotated before then. Apply this configuration "+
+				"before that date (any apply more than rotate_before ahead of the access token's expiry rotates it), or the "+
+				"chain dies and needs a new authorization.")
+	}
+}
+
+// checkScopeWidening fails a plan that asks a chain for a scope it no longer holds: the exchange would fail with
+// invalid_scope, and only a new authorization (a new seed) can widen a chain.
+func checkScopeWidening(ctx context.Context, plan, state *refreshGrantModel, diags *diag.Diagnostics) {
+	if plan.Scopes.IsNull() || plan.Scopes.IsUnknown() || state.Scopes.IsNull() {
+		return // unset keeps the chain's scopes; an unset state means the original consent, which the provider cannot see
+	}
+	var want, have []string
+	diags.Append(plan.Scopes.ElementsAs(ctx, &want, false)...)
+	diags.Append(state.Scopes.ElementsAs(ctx, &have, false)...)
+	var missing []string
+	for _, s := range want {
+		if !slices.Contains(have, s) {
+			missing = append(missing, s)
+		}
+	}
+	if len(missing) == 0 {
+		if len(want) < len(have) {
+			diags.AddAttributeWarning(path.Root("scopes"), "Bipsync Refresh Chain Narrowed",
+				fmt.Sprintf("This apply narrows the chain to [%s]. Bipsync narrows the new refresh token too, so asking for "+
+					"a scope outside that set later needs a new authorization.", strings.Join(want, " ")))
+		}
+		return
+	}
+	slices.Sort(missing)
+	diags.AddAttributeError(path.Root("scopes"), summaryReauth,
+		fmt.Sprintf("The chain in state holds scopes [%s] and cannot widen to [%s]: an exchange narrows a chain for good, "+
+			"and Bipsync would answer invalid_scope.\n\nTo widen it, a person must authorize anew:\n"+
+			"1. Run the authorization code grant (with PKCE) in a browser with consent to [%s].\n2. %s",
+			strings.Join(have, " "), strings.Join(missing, " "), strings.Join(want, " "), reseedGrant))
+}

@@ -1,0 +1,217 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework-timetypes/timetypes"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/bipsync/terraform-provider-bipsync/internal/bipsync"
+	"github.com/bipsync/terraform-provider-bipsync/internal/tokensource"
+)
+
+// resolvedConfig is the provider configuration after environment fallbacks, defaults and validation.
+type resolvedConfig struct {
+	baseURL              string
+	clientID             string
+	clientSecret         string
+	requestTimeout       time.Duration
+	encoding             bipsync.Encoding
+	refreshTokenLifetime time.Duration
+	storeBackend         string
+	storePath            string
+	storeCommand         []string
+}
+
+// setting is one provider argument: its value in the configuration, its environment fallback and where to report.
+type setting struct {
+	path  path.Path
+	value types.String
+	env   string
+	title string // Title Case name for diagnostic summaries
+}
+
+// get returns the configured value or the environment fallback. An unknown value is an error: the provider cannot
+// build its token client from a value only known after apply.
+func (s setting) get(diags *diag.Diagnostics) (value, source string) {
+	if s.value.IsUnknown() {
+		diags.AddAttributeError(s.path, "Unknown Bipsync "+s.title,
+			fmt.Sprintf("The provider cannot be configured because %s is unknown until apply. Set it to a value known at plan "+
+				"time, or leave it unset and use the %s environment variable.", s.path, s.env))
+		return "", ""
+	}
+	if !s.value.IsNull() {
+		return s.value.ValueString(), s.path.String()
+	}
+	if v, ok := lookupEnv(s.env); ok {
+		return v, "the " + s.env + " environment variable"
+	}
+	return "", ""
+}
+
+func (s setting) invalid(diags *diag.Diagnostics, source string, err error) {
+	diags.AddAttributeError(s.path, "Invalid Bipsync "+s.title,
+		fmt.Sprintf("The value from %s is not valid: %v", source, err))
+}
+
+func durationSetting(p string, v timetypes.GoDuration, env, title string) setting {
+	s := types.StringNull()
+	switch {
+	case v.IsUnknown():
+		s = types.StringUnknown()
+	case !v.IsNull():
+		s = types.StringValue(v.ValueString())
+	}
+	return setting{path: path.Root(p), value: s, env: env, title: title}
+}
+
+// resolveConfig applies environment fallbacks and defaults, and checks every value wherever it came from (schema
+// validators only see the configuration, not the environment).
+func resolveConfig(m *providerModel, diags *diag.Diagnostics) resolvedConfig {
+	var cfg resolvedConfig
+
+	tenantSet := setting{path.Root("client"), m.Client, envClient, "Tenant"}
+	baseSet := setting{path.Root("base_url"), m.BaseURL, envBaseURL, "Base URL"}
+	tenant, tenantSrc := tenantSet.get(diags)
+	base, baseSrc := baseSet.get(diags)
+	switch {
+	case tenant != "" && base != "":
+		diags.AddAttributeError(path.Root("client"), "Conflicting Bipsync Endpoint Settings",
+			fmt.Sprintf("Both a tenant (from %s) and a base URL (from %s) are set. Set only one: client for "+
+				"https://{client}-api.bipsync.com, or base_url for any other endpoint.", tenantSrc, baseSrc))
+	case tenant != "":
+		if err := validateTenant(tenant); err != nil {
+			tenantSet.invalid(diags, tenantSrc, err)
+		}
+		cfg.baseURL = baseURLFromTenant(tenant)
+	case base != "":
+		u, err := normalizeBaseURL(base)
+		if err != nil {
+			baseSet.invalid(diags, baseSrc, err)
+		}
+		cfg.baseURL = u
+	case !diags.HasError():
+		diags.AddAttributeError(path.Root("client"), "Missing Bipsync Endpoint",
+			"Set client to the Bipsync tenant slug (the API is https://{client}-api.bipsync.com), or base_url for a sandbox, "+
+				"proxy or test server, in the provider block or with the BIPSYNC_CLIENT or BIPSYNC_BASE_URL environment variable.")
+	}
+
+	idSet := setting{path.Root("client_id"), m.ClientID, envClientID, "Client ID"}
+	id, idSrc := idSet.get(diags)
+	if id == "" && idSrc == "" {
+		diags.AddAttributeError(path.Root("client_id"), "Missing Bipsync Client ID",
+			"Set client_id in the provider block or the BIPSYNC_CLIENT_ID environment variable to the client ID of the "+
+				"Bipsync OAuth application.")
+	} else if err := validateClientID(id); err != nil {
+		idSet.invalid(diags, idSrc, err)
+	}
+	cfg.clientID = id
+
+	cfg.clientSecret, _ = setting{path.Root("client_secret"), m.ClientSecret, envClientSecret, "Client Secret"}.get(diags)
+
+	cfg.requestTimeout = resolveDuration(diags, durationSetting("request_timeout", m.RequestTimeout, envRequestTimeout, "Request Timeout"),
+		defaultRequestTimeout, time.Second, maxRequestTimeout)
+	cfg.refreshTokenLifetime = resolveDuration(diags,
+		durationSetting("refresh_token_lifetime", m.RefreshTokenLifetime, envRefreshTokenLifetime,
+			"Refresh Token Lifetime"),
+		tokensource.DefaultRefreshTokenLifetime, minRefreshLifetime, maxRefreshLifetime)
+
+	encSet := setting{path.Root("request_encoding"), m.RequestEncoding, envRequestEncoding, "Request Encoding"}
+	switch enc, src := encSet.get(diags); enc {
+	case "", "form":
+		cfg.encoding = bipsync.EncodingForm
+	case "json":
+		cfg.encoding = bipsync.EncodingJSON
+	default:
+		encSet.invalid(diags, src, fmt.Errorf("%q is not form or json", enc))
+	}
+
+	resolveStore(m.TokenStore, diags, &cfg)
+	return cfg
+}
+
+func resolveDuration(diags *diag.Diagnostics, s setting, def, min, max time.Duration) time.Duration {
+	v, src := s.get(diags)
+	if v == "" {
+		return def
+	}
+	d, err := parseDurationIn(v, min, max)
+	if err != nil {
+		s.invalid(diags, src, err)
+		return def
+	}
+	return d
+}
+
+func resolveStore(m *tokenStoreModel, diags *diag.Diagnostics, cfg *resolvedConfig) {
+	if m == nil {
+		m = &tokenStoreModel{Backend: types.StringNull(), Path: types.StringNull(), Command: types.ListNull(types.StringType)}
+	}
+	backendSet := setting{path.Root("token_store").AtName("backend"), m.Backend, envTokenStore, "Token Store Setting"}
+	backend, backendSrc := backendSet.get(diags)
+	switch backend {
+	case "":
+		backend = "file"
+	case "file", "command", "none":
+	default:
+		backendSet.invalid(diags, backendSrc, fmt.Errorf("%q is not file, command or none", backend))
+		return
+	}
+	cfg.storeBackend = backend
+
+	pathSet := setting{path.Root("token_store").AtName("path"), m.Path, envTokenStorePath, "Token Store Setting"}
+	cfg.storePath, _ = pathSet.get(diags)
+
+	cmdPath := path.Root("token_store").AtName("command")
+	switch {
+	case m.Command.IsUnknown():
+		diags.AddAttributeError(cmdPath, "Unknown Bipsync Token Store Setting",
+			"token_store.command is unknown until apply. Set it to a value known at plan time, or use the "+
+				envTokenStoreCommand+" environment variable.")
+	case !m.Command.IsNull():
+		diags.Append(m.Command.ElementsAs(context.Background(), &cfg.storeCommand, false)...)
+	default:
+		if v, ok := lookupEnv(envTokenStoreCommand); ok {
+			argv, err := parseCommandEnv(v)
+			if err != nil {
+				diags.AddAttributeError(cmdPath, "Invalid Bipsync Token Store Setting", err.Error())
+			}
+			cfg.storeCommand = argv
+		}
+	}
+	if backend == "command" && len(cfg.storeCommand) == 0 && !diags.HasError() {
+		diags.AddAttributeError(cmdPath, "Missing Bipsync Token Store Command",
+			"The command backend needs token_store.command (or the "+envTokenStoreCommand+" environment variable): the "+
+				"program that keeps records, run as `command... get KEY` and `command... put KEY`.")
+	}
+}
+
+// checkString adapts a plain check function to a schema validator, so a rule is written once and applies to both
+// configuration values (at validate time) and environment values (at configure time).
+func checkString(description string, check func(string) error) validator.String {
+	return stringCheck{description: description, check: check}
+}
+
+type stringCheck struct {
+	description string
+	check       func(string) error
+}
+
+func (v stringCheck) Description(_ context.Context) string { return "value must be " + v.description }
+
+func (v stringCheck) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
+
+func (v stringCheck) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	if err := v.check(req.ConfigValue.ValueString()); err != nil {
+		resp.Diagnostics.AddAttributeError(req.Path, "Invalid Attribute Value",
+			fmt.Sprintf("%s must be %s: %v", req.Path, v.description, err))
+	}
+}
