@@ -252,7 +252,8 @@ func (r *refreshGrantResource) Create(ctx context.Context, req resource.CreateRe
 }
 
 // Read trusts state: Bipsync has no endpoint that checks a refresh token without consuming it.
-func (r *refreshGrantResource) Read(_ context.Context, _ resource.ReadRequest, _ *resource.ReadResponse) {}
+func (r *refreshGrantResource) Read(_ context.Context, _ resource.ReadRequest, _ *resource.ReadResponse) {
+}
 
 func (r *refreshGrantResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
 	var plan, state refreshGrantModel
@@ -281,7 +282,8 @@ func (r *refreshGrantResource) Update(ctx context.Context, req resource.UpdateRe
 
 // Delete forgets the chain: Bipsync has no revocation endpoint. The refresh token in state stays valid at Bipsync
 // until it expires, but no copy of it remains once state forgets it.
-func (r *refreshGrantResource) Delete(_ context.Context, _ resource.DeleteRequest, _ *resource.DeleteResponse) {}
+func (r *refreshGrantResource) Delete(_ context.Context, _ resource.DeleteRequest, _ *resource.DeleteResponse) {
+}
 
 // exchange runs the one exchange path and writes the result into m. It runs to completion (bounded) even if the
 // apply is cancelled: once Bipsync answers, the old head is revoked and the answer is the only chain there is.
