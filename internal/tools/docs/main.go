@@ -1,0 +1,163 @@
+// Command docs regenerates docs/ from the provider schema, templates/ and
+// examples/ with tfplugindocs, using OpenTofu only:
+//
+//	go run ./internal/tools/docs [-validate]
+//
+// tfplugindocs normally exports the schema itself by running `terraform
+// init` against a provider it builds, and it cannot do that with tofu (it
+// looks the provider up under the wrong registry). So the schema is exported
+// here: the provider is built into a local plugin directory, `tofu init
+// -plugin-dir` installs it under registry.terraform.io/hashicorp/bipsync (the
+// address tfplugindocs looks for), and `tofu providers schema -json` writes
+// the file handed to `tfplugindocs generate --providers-schema`.
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/bipsync/terraform-provider-bipsync/internal/tools/internal/tfcli"
+)
+
+const (
+	providerName = "bipsync"
+
+	// tfplugindocs is pinned so that docs/ only changes when the provider,
+	// the templates or the examples do.
+	tfplugindocs = "github.com/hashicorp/terraform-plugin-docs/cmd/tfplugindocs@v0.25.0"
+)
+
+func main() {
+	dir := flag.String("provider-dir", ".", "root of the provider repository")
+	tofu := flag.String("tofu", "", "OpenTofu binary (default: the one ./internal/tools/engine provides)")
+	validate := flag.Bool("validate", false, "also run `tfplugindocs validate` on the result")
+	keep := flag.Bool("keep", false, "keep the working directory for inspection")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, *dir, *tofu, *validate, *keep); err != nil {
+		fmt.Fprintf(os.Stderr, "docs: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, providerDir, tofu string, validate, keep bool) error {
+	start := time.Now()
+	root, err := filepath.Abs(providerDir)
+	if err != nil {
+		return err
+	}
+	cfg := tfcli.Config{Log: os.Stderr}
+	if tofu == "" {
+		if tofu, err = tfcli.Tofu(ctx, cfg); err != nil {
+			return err
+		}
+	}
+	cacheDir, err := tfcli.DefaultCacheDir(os.Getenv)
+	if err != nil {
+		return err
+	}
+	cliConfig, err := tfcli.EmptyCLIConfig(cacheDir)
+	if err != nil {
+		return err
+	}
+
+	work, err := os.MkdirTemp("", "bipsync-docs-")
+	if err != nil {
+		return err
+	}
+	if keep {
+		fmt.Fprintf(os.Stderr, "working directory: %s\n", work)
+	} else {
+		defer os.RemoveAll(work)
+	}
+
+	// The version only has to match between the plugin directory and the
+	// constraint below; it never appears in the docs.
+	plugin := filepath.Join(work, "plugins", "registry.terraform.io", "hashicorp", providerName, "0.0.1",
+		runtime.GOOS+"_"+runtime.GOARCH, "terraform-provider-"+providerName+"_v0.0.1")
+	if runtime.GOOS == "windows" {
+		plugin += ".exe"
+	}
+	fmt.Fprintln(os.Stderr, "building the provider")
+	if err := command(ctx, root, os.Environ(), nil, "go", "build", "-o", plugin, "."); err != nil {
+		return err
+	}
+
+	mainTF := `terraform {
+  required_providers {
+    ` + providerName + ` = {
+      source  = "registry.terraform.io/hashicorp/` + providerName + `"
+      version = "0.0.1"
+    }
+  }
+}
+`
+	if err := os.WriteFile(filepath.Join(work, "main.tf"), []byte(mainTF), 0o644); err != nil {
+		return err
+	}
+
+	env := tfcli.EngineEnv(os.Environ(), cliConfig)
+	fmt.Fprintln(os.Stderr, "exporting the provider schema with", tofu)
+	if err := command(ctx, work, env, nil, tofu, "init", "-input=false", "-no-color", "-plugin-dir="+filepath.Join(work, "plugins")); err != nil {
+		return err
+	}
+	var schema bytes.Buffer
+	if err := command(ctx, work, env, &schema, tofu, "providers", "schema", "-json"); err != nil {
+		return err
+	}
+	schemaFile := filepath.Join(work, "schema.json")
+	if err := os.WriteFile(schemaFile, schema.Bytes(), 0o644); err != nil {
+		return err
+	}
+
+	fmt.Fprintln(os.Stderr, "running", tfplugindocs)
+	args := []string{"run", tfplugindocs, "generate",
+		"--provider-dir", root,
+		"--provider-name", providerName,
+		"--providers-schema", schemaFile,
+	}
+	if err := command(ctx, root, os.Environ(), nil, "go", args...); err != nil {
+		return err
+	}
+	if validate {
+		args := []string{"run", tfplugindocs, "validate",
+			"--provider-dir", root,
+			"--provider-name", providerName,
+			"--providers-schema", schemaFile,
+		}
+		if err := command(ctx, root, os.Environ(), nil, "go", args...); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(os.Stderr, "docs generated in %s\n", time.Since(start).Round(100*time.Millisecond))
+	return nil
+}
+
+// command runs name with args in dir. Its stdout goes to stdout if given,
+// else to our stderr, which also receives its stderr: stdout of this
+// program stays free for callers.
+func command(ctx context.Context, dir string, env []string, stdout *bytes.Buffer, name string, args ...string) error {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = dir
+	cmd.Env = env
+	cmd.Stderr = os.Stderr
+	cmd.Stdout = os.Stderr
+	if stdout != nil {
+		cmd.Stdout = stdout
+	}
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%s %s: %w", filepath.Base(name), strings.Join(args, " "), err)
+	}
+	return nil
+}
