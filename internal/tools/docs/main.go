@@ -109,7 +109,11 @@ func run(ctx context.Context, providerDir, tofu string, validate, keep bool) err
 
 	env := tfcli.EngineEnv(os.Environ(), cliConfig)
 	fmt.Fprintln(os.Stderr, "exporting the provider schema with", tofu)
-	if err := command(ctx, work, env, nil, tofu, "init", "-input=false", "-no-color", "-plugin-dir="+filepath.Join(work, "plugins")); err != nil {
+	// init's advice about lock files is noise here; it is shown only if
+	// init fails.
+	var initOut bytes.Buffer
+	if err := command(ctx, work, env, &initOut, tofu, "init", "-input=false", "-no-color", "-plugin-dir="+filepath.Join(work, "plugins")); err != nil {
+		os.Stderr.Write(initOut.Bytes())
 		return err
 	}
 	var schema bytes.Buffer
