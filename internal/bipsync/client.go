@@ -21,6 +21,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode"
 )
 
 // TokenPath is the path of the token endpoint below the API base URL.
@@ -95,11 +96,23 @@ type Config struct {
 // String describes the configuration with the client secret redacted.
 func (c Config) String() string {
 	return fmt.Sprintf("bipsync.Config{BaseURL:%q ClientID:%q ClientSecret:%s Encoding:%s Timeout:%s MaxAttempts:%d MaxRetryWait:%s UserAgent:%q}",
-		c.BaseURL, c.ClientID, redactedOrEmpty(c.ClientSecret), c.Encoding, c.Timeout, c.MaxAttempts, c.MaxRetryWait, c.UserAgent)
+		redactURL(c.BaseURL), c.ClientID, redactedOrEmpty(c.ClientSecret), c.Encoding, c.Timeout, c.MaxAttempts, c.MaxRetryWait, c.UserAgent)
 }
 
 // GoString is String, so that %#v cannot print the secret either.
 func (c Config) GoString() string { return c.String() }
+
+// redactURL hides a password in a URL that New would refuse anyway: String may run on an unchecked Config.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		if strings.Contains(raw, "@") {
+			return "<invalid URL>"
+		}
+		return raw
+	}
+	return u.Redacted()
+}
 
 func redactedOrEmpty(s string) string {
 	if s == "" {
@@ -260,19 +273,11 @@ func (c *Client) body(p params, scope string) ([]byte, string, error) {
 // whitespace would silently turn into other scopes, so it is refused.
 func joinScopes(scopes []string) (string, error) {
 	for _, s := range scopes {
-		if s == "" || strings.IndexFunc(s, isSpace) >= 0 {
+		if s == "" || strings.IndexFunc(s, unicode.IsSpace) >= 0 {
 			return "", fmt.Errorf("scope %q is empty or contains whitespace", s)
 		}
 	}
 	return strings.Join(scopes, " "), nil
-}
-
-func isSpace(r rune) bool {
-	switch r {
-	case ' ', '\t', '\n', '\r', '\v', '\f', 0x85, 0xA0:
-		return true
-	}
-	return false
 }
 
 func (c *Client) exchange(ctx context.Context, op string, p params, scopes []string) (*Token, error) {
@@ -291,7 +296,7 @@ func (c *Client) exchange(ctx context.Context, op string, p params, scopes []str
 	}
 	var waited time.Duration
 	for attempt := 1; ; attempt++ {
-		tok, e, retry := c.attempt(ctx, op, p, body, contentType, sc)
+		tok, e, retry := c.attempt(ctx, op, body, contentType, sc)
 		if e == nil {
 			return tok, nil
 		}
@@ -320,7 +325,7 @@ func (c *Client) exchange(ctx context.Context, op string, p params, scopes []str
 
 // attempt makes one HTTP request. It reports whether the failure may be retried: only when the request surely did
 // not reach the server, or the server asked for a retry.
-func (c *Client) attempt(ctx context.Context, op string, p params, body []byte, contentType string, sc scrubber) (*Token, *Error, bool) {
+func (c *Client) attempt(ctx context.Context, op string, body []byte, contentType string, sc scrubber) (*Token, *Error, bool) {
 	actx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
 
@@ -405,7 +410,12 @@ func (c *Client) attempt(ctx context.Context, op string, p params, body []byte, 
 	}
 
 	e := &Error{Op: op, StatusCode: status, Sent: true}
-	if readErr == nil && !tooLarge {
+	switch {
+	case readErr != nil:
+		e.Err = sc.err(fmt.Errorf("read error response: %w", readErr))
+	case tooLarge:
+		e.Err = errTooLarge
+	default:
 		f := decodeErrorResponse(data)
 		e.Code, e.Description, e.Hint, e.Message = sc.field(f.Code), sc.field(f.Description), sc.field(f.Hint), sc.field(f.Message)
 	}

@@ -137,6 +137,9 @@ func TestStringers_redact(t *testing.T) {
 	if got := cfg.String(); !strings.Contains(got, "ClientSecret:<redacted>") || !strings.Contains(got, testClientID) {
 		t.Errorf("Config.String: got %q; want the client id and ClientSecret:<redacted>", got)
 	}
+	if got := (Config{BaseURL: "https://u:hunter2@acme-api.bipsync.com"}).String(); strings.Contains(got, "hunter2") {
+		t.Errorf("Config.String with a URL password: got %q; want the password hidden", got)
+	}
 	if got := (Config{}).GoString(); !strings.Contains(got, "ClientSecret:<empty>") {
 		t.Errorf("Config.GoString of a public client: got %q; want ClientSecret:<empty>", got)
 	}

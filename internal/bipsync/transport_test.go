@@ -70,6 +70,39 @@ func TestClient_transportFailures(t *testing.T) {
 		}
 	})
 
+	t.Run("TLS handshake failure is retried", func(t *testing.T) {
+		t.Parallel()
+		// A peer that hangs up during the handshake: the request was never written.
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("listen: %v", err)
+		}
+		t.Cleanup(func() { _ = l.Close() })
+		var accepted atomic.Int32
+		go func() {
+			for {
+				conn, err := l.Accept()
+				if err != nil {
+					return
+				}
+				accepted.Add(1)
+				_ = conn.Close()
+			}
+		}()
+		c, sleeps := newTestClient(t, "https://"+l.Addr().String(), nil)
+		_, err = c.Refresh(context.Background(), testRefreshToken, nil)
+		e := mustError(t, err)
+		if got := predicatesOf(err); got != (predicates{Retryable: true}) || IsCertificateError(err) {
+			t.Errorf("predicates: got %+v, certificate %t; want retryable later only", got, IsCertificateError(err))
+		}
+		if e.Sent || e.Attempts != DefaultMaxAttempts || len(sleeps.Waits()) != DefaultMaxAttempts-1 {
+			t.Errorf("got Sent=%t attempts %d waits %v; want false, %d, %d waits", e.Sent, e.Attempts, sleeps.Waits(), DefaultMaxAttempts, DefaultMaxAttempts-1)
+		}
+		if got := accepted.Load(); got != DefaultMaxAttempts {
+			t.Errorf("connections: got %d; want %d", got, DefaultMaxAttempts)
+		}
+	})
+
 	t.Run("timeout after sending is outcome unknown", func(t *testing.T) {
 		t.Parallel()
 		var hits atomic.Int32
