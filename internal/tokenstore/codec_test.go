@@ -1,0 +1,222 @@
+package tokenstore
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"strings"
+	"testing"
+)
+
+// sealPlaintext seals arbitrary bytes the way Seal does, to reach Open's checks behind authentication.
+func sealPlaintext(t *testing.T, key Key, seed string, plain []byte) []byte {
+	t.Helper()
+	salt := make([]byte, saltSize)
+	nonce := make([]byte, nonceSize)
+	rand.Read(salt)
+	rand.Read(nonce)
+	g, err := aead(key, seed, salt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct := g.Seal(nil, nonce, plain, []byte(key))
+	return []byte(envelopePrefix + "." + b64.EncodeToString(salt) + "." + b64.EncodeToString(nonce) + "." + b64.EncodeToString(ct) + "\n")
+}
+
+func TestSeal_RoundTrip(t *testing.T) {
+	t.Parallel()
+	key := testKey(testSeed)
+	full := sampleRecord()
+	tests := []struct {
+		name string
+		rec  *Record
+	}{
+		{"full", full},
+		{"zero", &Record{}},
+		{"client credentials", &Record{AccessToken: testAccessToken, TokenType: "Bearer", AccessTokenExpiresAt: full.AccessTokenExpiresAt}},
+		{"nil scopes stay nil", &Record{RefreshToken: testRefreshToken, Scopes: nil}},
+		{"empty scopes stay empty", &Record{RefreshToken: testRefreshToken, Scopes: []string{}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			env, err := Seal(key, testSeed, tt.rec)
+			if err != nil {
+				t.Fatalf("got Seal error %v; want nil", err)
+			}
+			got, err := Open(key, testSeed, env)
+			if err != nil {
+				t.Fatalf("got Open error %v; want nil", err)
+			}
+			if !recordsEqual(got, tt.rec) {
+				t.Fatalf("got %#v (scopes nil: %t); want %#v (scopes nil: %t)", got, got.Scopes == nil, tt.rec, tt.rec.Scopes == nil)
+			}
+		})
+	}
+}
+
+func TestSeal_EnvelopeShape(t *testing.T) {
+	t.Parallel()
+	key := testKey(testSeed)
+	a, err := Seal(key, testSeed, sampleRecord())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(a, []byte("bts1.")) || !bytes.HasSuffix(a, []byte("\n")) || bytes.Count(a, []byte(".")) != 3 {
+		t.Fatalf("got envelope %q; want bts1.<salt>.<nonce>.<ciphertext>\\n", a)
+	}
+	for i, c := range a[:len(a)-1] {
+		if !isEnvelopeRune(rune(c)) {
+			t.Fatalf("got byte %q at %d; want only base64url and dots", c, i)
+		}
+	}
+	b, err := Seal(key, testSeed, sampleRecord())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(a, b) {
+		t.Fatalf("got identical envelopes for two Seals; want a fresh salt and nonce each time")
+	}
+}
+
+func TestSeal_NoSecretInClear(t *testing.T) {
+	t.Parallel()
+	env, err := Seal(testKey(testSeed), testSeed, sampleRecord())
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertNoSecret(t, "sealed record", string(env))
+	for _, word := range []string{"Bearer", "refresh_token", "read", "write"} {
+		if bytes.Contains(env, []byte(word)) {
+			t.Errorf("got %q in the envelope; want nothing of the record in clear", word)
+		}
+	}
+}
+
+func TestSeal_Refuses(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		key  Key
+		seed string
+		rec  *Record
+	}{
+		{"empty seed", testKey(""), "", sampleRecord()},
+		{"nil record", testKey(testSeed), testSeed, nil},
+		{"invalid key", Key("../x"), testSeed, sampleRecord()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if env, err := Seal(tt.key, tt.seed, tt.rec); err == nil {
+				t.Fatalf("got envelope %q; want an error", env)
+			}
+		})
+	}
+}
+
+func TestOpen_Corrupt(t *testing.T) {
+	t.Parallel()
+	key := testKey(testSeed)
+	env, err := Seal(key, testSeed, sampleRecord())
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherKey := testKey("another seed")
+	otherEnv, err := Seal(otherKey, testSeed, sampleRecord())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		key    Key
+		seed   string
+		data   []byte
+		reason string
+	}{
+		{"wrong seed", key, "not the seed", env, "authentication failed"},
+		{"record of another key", key, testSeed, otherEnv, "authentication failed"},
+		{"right record under another key", otherKey, testSeed, env, "authentication failed"},
+		{"empty", key, testSeed, nil, "not a token store envelope"},
+		{"garbage", key, testSeed, []byte("hello world"), "not a token store envelope"},
+		{"json", key, testSeed, []byte(`{"refresh_token":"x"}`), "not a token store envelope"},
+		{"future version", key, testSeed, bytes.Replace(env, []byte("bts1"), []byte("bts2"), 1), "not a token store envelope"},
+		{"extra part", key, testSeed, bytes.Replace(env, []byte("\n"), []byte(".AAAA\n"), 1), "not a token store envelope"},
+		{"padded base64", key, testSeed, bytes.Replace(env, []byte("\n"), []byte("==\n"), 1), "bad ciphertext encoding"},
+		{"short salt", key, testSeed, []byte("bts1.AAAA." + strings.Repeat("A", 16) + "." + strings.Repeat("A", 40)), "bad salt"},
+		{"short nonce", key, testSeed, []byte("bts1." + strings.Repeat("A", 22) + ".AAAA." + strings.Repeat("A", 40)), "bad nonce"},
+		{"short ciphertext", key, testSeed, []byte("bts1." + strings.Repeat("A", 22) + "." + strings.Repeat("A", 16) + ".AAAA"), "ciphertext too short"},
+		{"huge", key, testSeed, bytes.Repeat([]byte("A"), maxEnvelope+1), "larger than any record"},
+		{"malformed json inside", key, testSeed, sealPlaintext(t, key, testSeed, []byte(`{"v":1,"access_token":"`+testAccessToken)), "malformed record"},
+		{"wrong type inside", key, testSeed, sealPlaintext(t, key, testSeed, []byte(`{"v":1,"generation":"`+testAccessToken+`"}`)), "malformed record"},
+		{"other version inside", key, testSeed, sealPlaintext(t, key, testSeed, []byte(`{"v":2,"refresh_token":"`+testRefreshToken+`"}`)), "record version 2"},
+		{"negative generation", key, testSeed, sealPlaintext(t, key, testSeed, []byte(`{"v":1,"generation":-1}`)), "negative generation"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			rec, err := Open(tt.key, tt.seed, tt.data)
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("got (%v, %v); want an error wrapping ErrCorrupt", rec, err)
+			}
+			if rec != nil {
+				t.Fatalf("got record %v with the error; want nil", rec)
+			}
+			if !strings.Contains(err.Error(), tt.reason) {
+				t.Fatalf("got %q; want the reason %q", err, tt.reason)
+			}
+			assertNoSecret(t, "error", err.Error())
+		})
+	}
+}
+
+func TestOpen_EveryFlippedByteIsCorrupt(t *testing.T) {
+	t.Parallel()
+	key := testKey(testSeed)
+	env, err := Seal(key, testSeed, sampleRecord())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range env {
+		for _, bit := range []byte{0x01, 0x20, 0x80} {
+			bad := bytes.Clone(env)
+			bad[i] ^= bit
+			if _, err := Open(key, testSeed, bad); !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("flipping bit %#x of byte %d (%q): got %v; want ErrCorrupt", bit, i, env[i], err)
+			}
+		}
+	}
+}
+
+func TestOpen_EveryTruncationIsCorrupt(t *testing.T) {
+	t.Parallel()
+	key := testKey(testSeed)
+	env, err := Seal(key, testSeed, sampleRecord())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Dropping only the final newline leaves the whole envelope, which must still open.
+	if _, err := Open(key, testSeed, env[:len(env)-1]); err != nil {
+		t.Fatalf("without the trailing newline: got %v; want the record", err)
+	}
+	for n := 0; n < len(env)-1; n++ {
+		if _, err := Open(key, testSeed, env[:n]); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("truncated to %d of %d bytes: got %v; want ErrCorrupt", n, len(env), err)
+		}
+	}
+}
+
+func TestOpen_ToleratesLineEndings(t *testing.T) {
+	t.Parallel()
+	key := testKey(testSeed)
+	env, err := Seal(key, testSeed, sampleRecord())
+	if err != nil {
+		t.Fatal(err)
+	}
+	trimmed := bytes.TrimRight(env, "\n")
+	for _, data := range [][]byte{trimmed, append(bytes.Clone(trimmed), "\r\n"...), append(bytes.Clone(env), '\n')} {
+		if _, err := Open(key, testSeed, data); err != nil {
+			t.Errorf("got %v for ending %q; want the record", err, data[len(trimmed):])
+		}
+	}
+}

@@ -1,0 +1,80 @@
+package tokenstore
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"strings"
+	"testing"
+	"time"
+)
+
+const (
+	testTokenURL     = "https://acme-api.bipsync.com/v1/oauth/token"
+	testClientID     = "client-123"
+	testSeed         = "def50200seedrefreshtoken-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	testRefreshToken = "def50200rotatedrefreshtoken-bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	testAccessToken  = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.access-cccccccccccccccccccc"
+)
+
+func testKey(seed string) Key { return KeyFor(testTokenURL, testClientID, seed) }
+
+func sampleRecord() *Record {
+	base := time.Date(2026, 3, 4, 5, 6, 7, 891011121, time.UTC)
+	return &Record{
+		RefreshToken:         testRefreshToken,
+		RefreshTokenIssuedAt: base,
+		AccessToken:          testAccessToken,
+		TokenType:            "Bearer",
+		AccessTokenExpiresAt: base.Add(time.Hour),
+		Scopes:               []string{"read", "write"},
+		RotatedAt:            base,
+		Generation:           7,
+	}
+}
+
+// secretForms lists each secret in clear and in the encodings a careless serialisation would use.
+func secretForms() []string {
+	var out []string
+	for _, s := range []string{testSeed, testRefreshToken, testAccessToken} {
+		b := []byte(s)
+		out = append(out, s,
+			base64.StdEncoding.EncodeToString(b), base64.RawStdEncoding.EncodeToString(b),
+			base64.URLEncoding.EncodeToString(b), base64.RawURLEncoding.EncodeToString(b),
+			hex.EncodeToString(b),
+			// A distinctive middle piece catches partial leaks (a prefix trimmed off, a truncated quote).
+			s[len(s)/2-8:len(s)/2+8],
+		)
+	}
+	return out
+}
+
+// assertNoSecret fails if text holds any form of a test secret.
+func assertNoSecret(t *testing.T, what, text string) {
+	t.Helper()
+	for _, f := range secretForms() {
+		if strings.Contains(text, f) {
+			t.Errorf("%s contains secret form %q: %s", what, f, text)
+		}
+	}
+}
+
+func recordsEqual(a, b *Record) bool {
+	if (a == nil) != (b == nil) {
+		return false
+	}
+	if a == nil {
+		return true
+	}
+	if (a.Scopes == nil) != (b.Scopes == nil) || len(a.Scopes) != len(b.Scopes) {
+		return false
+	}
+	for i := range a.Scopes {
+		if a.Scopes[i] != b.Scopes[i] {
+			return false
+		}
+	}
+	return a.RefreshToken == b.RefreshToken && a.RefreshTokenIssuedAt.Equal(b.RefreshTokenIssuedAt) &&
+		a.AccessToken == b.AccessToken && a.TokenType == b.TokenType &&
+		a.AccessTokenExpiresAt.Equal(b.AccessTokenExpiresAt) && a.RotatedAt.Equal(b.RotatedAt) &&
+		a.Generation == b.Generation
+}

@@ -1,0 +1,43 @@
+package tokenstore
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+)
+
+// Key names one chain: a fingerprint of (token endpoint URL, client_id, seed). It is 64 lower-case hex
+// characters, so it is safe in file names and command arguments and reveals nothing about the seed.
+type Key string
+
+// keyDomain separates these fingerprints from any other SHA-256 over the same strings.
+const keyDomain = "terraform-provider-bipsync chain key v1"
+
+// KeyFor returns the key of the chain seeded with seed at tokenURL for clientID. Each field is length-prefixed
+// so that no two different triples share an encoding ("a"+"bc" and "ab"+"c" differ).
+func KeyFor(tokenURL, clientID, seed string) Key {
+	h := sha256.New()
+	var n [8]byte
+	for _, s := range []string{keyDomain, tokenURL, clientID, seed} {
+		binary.BigEndian.PutUint64(n[:], uint64(len(s)))
+		h.Write(n[:])
+		h.Write([]byte(s))
+	}
+	return Key(hex.EncodeToString(h.Sum(nil)))
+}
+
+// validate rejects anything that is not a KeyFor result. Keys become file names and helper arguments, so a
+// stray value must never reach the file system or a command line.
+func (k Key) validate() error {
+	if len(k) != 2*sha256.Size {
+		return fmt.Errorf("invalid token store key: got %d characters; want %d", len(k), 2*sha256.Size)
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return fmt.Errorf("invalid token store key: character %d is not lower-case hex", i)
+		}
+	}
+	return nil
+}
