@@ -1,0 +1,79 @@
+package tokenstore
+
+import (
+	"testing"
+)
+
+func BenchmarkSeal(b *testing.B) {
+	key, rec := testKey(testSeed), sampleRecord()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Seal(key, testSeed, rec); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkOpen(b *testing.B) {
+	key := testKey(testSeed)
+	env, err := Seal(key, testSeed, sampleRecord())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Open(key, testSeed, env); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func benchFileStore(b *testing.B) Store {
+	b.Helper()
+	st, err := NewFile(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	return st
+}
+
+func BenchmarkFileLoad(b *testing.B) {
+	st, key := benchFileStore(b), testKey(testSeed)
+	ctx := b.Context()
+	if err := st.Save(ctx, key, testSeed, sampleRecord()); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if rec, err := st.Load(ctx, key, testSeed); err != nil || rec == nil {
+			b.Fatal(rec, err)
+		}
+	}
+}
+
+// BenchmarkFileSave includes both fsyncs (file and directory), the cost of every exchange's durability.
+func BenchmarkFileSave(b *testing.B) {
+	st, key, rec := benchFileStore(b), testKey(testSeed), sampleRecord()
+	ctx := b.Context()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := st.Save(ctx, key, testSeed, rec); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkLockRoundTrip(b *testing.B) {
+	st, key := benchFileStore(b), testKey(testSeed)
+	ctx := b.Context()
+	b.ReportAllocs()
+	for b.Loop() {
+		unlock, err := st.Lock(ctx, key)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := unlock(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
