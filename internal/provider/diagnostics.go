@@ -28,7 +28,7 @@ const (
 	summarySaveFailed      = "Bipsync Token Store Save Failed"
 	summaryStoreUnreadable = "Unreadable Bipsync Token Store Record"
 	summaryStoreError      = "Bipsync Token Store Error"
-	summaryChainExpired    = summaryReauth
+	summaryCertificate     = "Untrusted Bipsync TLS Certificate"
 )
 
 // reseedSteps says how a user starts a new chain for one kind of consumer, once they hold a new refresh token.
@@ -75,6 +75,10 @@ func tokenErrorDiagnostic(err error, clientID string, steps reseedSteps) (summar
 			"refresh token again on its own: replaying a consumed token fails, and a second exchange would revoke the first " +
 			"one's tokens.\n\nTo recover, run again. If the refresh token was not consumed, the run succeeds. If it fails with " +
 			"\"" + summaryReauth + "\" (Token has been revoked), follow that diagnostic's steps." + facts(err)
+	case bipsync.IsCertificateError(err):
+		return summaryCertificate, "The token endpoint's TLS certificate could not be verified, so no request was sent and " +
+			"the refresh token is still valid. Check base_url (a proxy or sandbox needs a certificate this machine trusts; " +
+			"add its CA to the system trust store, or SSL_CERT_FILE), then run again." + facts(err)
 	case bipsync.IsRetryableLater(err):
 		return summaryUnavailable, "The token request did not reach Bipsync, or Bipsync asked the provider to come back later, " +
 			"and the bounded retries ran out. Nothing was exchanged: the refresh token is still valid. Check the network path to " +
