@@ -1,0 +1,69 @@
+package bipsynctest
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// mountAdmin adds the demo-only endpoints under /_fake/. They are no part of the Bipsync API.
+//
+//	POST /_fake/seed?client_id=ID&scope=a+b  {"refresh_token":"..."}; scope defaults to every known scope
+//	POST /_fake/revoke-all                   204
+//	POST /_fake/advance?d=90m                {"now":"..."}; needs Options.Clock
+//	GET  /_fake/stats                        Stats as JSON
+//	POST /_fake/reset-stats                  204
+func (s *Server) mountAdmin(mux *http.ServeMux) {
+	mux.HandleFunc("POST "+AdminPrefix+"seed", s.adminSeed)
+	mux.HandleFunc("POST "+AdminPrefix+"revoke-all", func(w http.ResponseWriter, _ *http.Request) {
+		s.RevokeAll()
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("POST "+AdminPrefix+"advance", s.adminAdvance)
+	mux.HandleFunc("GET "+AdminPrefix+"stats", func(w http.ResponseWriter, _ *http.Request) {
+		writeAdminJSON(w, http.StatusOK, s.Stats())
+	})
+	mux.HandleFunc("POST "+AdminPrefix+"reset-stats", func(w http.ResponseWriter, _ *http.Request) {
+		s.ResetStats()
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+func (s *Server) adminSeed(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	id := q.Get("client_id")
+	s.mu.Lock()
+	_, known := s.clients[id]
+	s.mu.Unlock()
+	if !known {
+		writeAdminJSON(w, http.StatusBadRequest, map[string]string{"error": "unknown client_id"})
+		return
+	}
+	scopes := s.opts.Scopes
+	if q.Has("scope") {
+		scopes = strings.Fields(q.Get("scope"))
+	}
+	writeAdminJSON(w, http.StatusOK, map[string]string{"refresh_token": s.IssueRefreshToken(id, scopes)})
+}
+
+func (s *Server) adminAdvance(w http.ResponseWriter, r *http.Request) {
+	d, err := time.ParseDuration(r.URL.Query().Get("d"))
+	if err != nil {
+		writeAdminJSON(w, http.StatusBadRequest, map[string]string{"error": "d must be a Go duration such as 90m"})
+		return
+	}
+	if s.opts.Clock == nil {
+		writeAdminJSON(w, http.StatusConflict, map[string]string{"error": "the server runs on a real clock"})
+		return
+	}
+	s.opts.Clock.Advance(d)
+	writeAdminJSON(w, http.StatusOK, map[string]string{"now": s.now().UTC().Format(time.RFC3339Nano)})
+}
+
+func writeAdminJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,246 @@
+package bipsynctest
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+)
+
+// tokenAnswer is the outcome of one token request: an OAuth error, or the tokens issued.
+type tokenAnswer struct {
+	err          *oauthError
+	accessToken  string
+	refreshToken string // empty for client_credentials
+	expiresIn    int64
+}
+
+// serveToken is POST /v1/oauth/token. league has no method check: any other method arrives with an empty
+// parsed body and gets unsupported_grant_type, as recorded (case 28).
+func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
+	p := readParams(r, !s.opts.RejectJSON)
+
+	s.mu.Lock()
+	s.stats.TokenRequests++
+	entry := s.logEntryLocked(r, p)
+	fault, hasFault := s.nextFaultLocked()
+	if hasFault {
+		entry.Fault = fault.Kind.String()
+	}
+	if hasFault && fault.answersInstead() {
+		entry.Status = fault.status()
+		s.recordLocked(entry)
+		s.mu.Unlock()
+		fault.answer(w)
+		return
+	}
+	s.mu.Unlock()
+
+	if hasFault && fault.Kind == FaultDelay && !sleepContext(r.Context(), fault.Delay) {
+		s.mu.Lock()
+		s.recordLocked(entry)
+		s.mu.Unlock()
+		return
+	}
+
+	// One lock over check, revoke and issue: two simultaneous exchanges of one refresh token give exactly
+	// one success and one "Token has been revoked".
+	s.mu.Lock()
+	ans := s.grantLocked(p, r.Header, s.now())
+	dropAnswer := hasFault && fault.Kind == FaultDropAfterProcessing
+	withoutTokens := hasFault && fault.Kind == FaultMissingAccessToken200 && ans.err == nil
+	entry.Status = http.StatusOK
+	if ans.err != nil {
+		entry.Status, entry.Error, entry.Hint = ans.err.status, ans.err.code, ans.err.hint
+	}
+	switch {
+	case dropAnswer:
+		entry.Status = 0
+	case ans.err != nil:
+		s.stats.Errors++
+	}
+	s.recordLocked(entry)
+	s.mu.Unlock()
+
+	switch {
+	case dropAnswer:
+		abortConnection(w)
+	case ans.err != nil:
+		ans.err.write(w)
+	case withoutTokens:
+		writeTokenJSON(w, tokenBody(s.opts.TokenType, ans.expiresIn, "", ""))
+	default:
+		writeTokenJSON(w, tokenBody(s.opts.TokenType, ans.expiresIn, ans.accessToken, ans.refreshToken))
+	}
+}
+
+// grantLocked dispatches on grant_type before looking at anything else, as league does (cases 25-27).
+func (s *Server) grantLocked(p params, h http.Header, now time.Time) tokenAnswer {
+	switch {
+	case p.grantIs("refresh_token"):
+		return s.refreshGrantLocked(p, h, now)
+	case p.grantIs("client_credentials"):
+		return s.clientCredentialsGrantLocked(p, h, now)
+	}
+	return tokenAnswer{err: errUnsupportedGrantType()}
+}
+
+// refreshGrantLocked follows RefreshTokenGrant::respondToAccessTokenRequest in league 9.4.1: client, token
+// present, "decrypt", client match, expiry (before revocation), revocation, scopes (unknown before not
+// granted), then revoke the old access token, revoke the old refresh token, and issue a new pair.
+func (s *Server) refreshGrantLocked(p params, h http.Header, now time.Time) tokenAnswer {
+	c, err := s.validateClientLocked(p, h)
+	if err != nil {
+		return tokenAnswer{err: err}
+	}
+	token, err := p.get("refresh_token", "")
+	if err != nil {
+		return tokenAnswer{err: err}
+	}
+	if token == "" {
+		return tokenAnswer{err: errInvalidRequest("refresh_token")}
+	}
+	old := s.refresh[token]
+	switch {
+	case old == nil:
+		return tokenAnswer{err: errInvalidRefreshToken("Cannot decrypt the refresh token")}
+	case old.clientID != c.id:
+		return tokenAnswer{err: errInvalidRefreshToken("Token is not linked to client")}
+	case old.expireTime < now.Unix():
+		return tokenAnswer{err: errInvalidRefreshToken("Token has expired")}
+	case old.revoked:
+		return tokenAnswer{err: errInvalidRefreshToken("Token has been revoked")}
+	}
+
+	requested, err := p.get("scope", strings.Join(old.scopes, " "))
+	if err != nil {
+		return tokenAnswer{err: err}
+	}
+	scopes, err := s.validateScopesLocked(requested)
+	if err != nil {
+		return tokenAnswer{err: err}
+	}
+	for _, scope := range scopes {
+		if !slices.Contains(old.scopes, scope) {
+			return tokenAnswer{err: errInvalidScope(scope)}
+		}
+	}
+
+	if a := s.access[old.accessToken]; a != nil {
+		a.revoked = true
+	}
+	old.revoked = true
+	// The new refresh token carries the requested scopes, so asking for a subset narrows the chain for good.
+	at, rt := s.issuePairLocked(c.id, old.userID, dedupe(scopes), old.chain, now)
+	s.stats.RefreshExchanges++
+	return tokenAnswer{accessToken: at, refreshToken: rt, expiresIn: s.expiresInLocked(at, now)}
+}
+
+// clientCredentialsGrantLocked follows ClientCredentialsGrant in league 9.4.1: a public client is rejected
+// before its secret is looked at, no scope is required, and no refresh token is issued.
+func (s *Server) clientCredentialsGrantLocked(p params, h http.Header, now time.Time) tokenAnswer {
+	id, _, err := clientCredentials(p, h)
+	if err != nil {
+		return tokenAnswer{err: err}
+	}
+	if c, ok := s.clients[id]; !ok || !c.confidential {
+		return tokenAnswer{err: errInvalidClient(h)}
+	}
+	c, err := s.validateClientLocked(p, h)
+	if err != nil {
+		return tokenAnswer{err: err}
+	}
+	requested, err := p.get("scope", "")
+	if err != nil {
+		return tokenAnswer{err: err}
+	}
+	scopes, err := s.validateScopesLocked(requested)
+	if err != nil {
+		return tokenAnswer{err: err}
+	}
+	at, _ := s.issueAccessLocked(c.id, c.id, dedupe(scopes), 0, now)
+	s.stats.ClientCredentials++
+	return tokenAnswer{accessToken: at, expiresIn: s.expiresInLocked(at, now)}
+}
+
+// clientCredentials mirrors league's getClientCredentials: body parameters first, HTTP Basic as the
+// fallback for a missing or blank one.
+func clientCredentials(p params, h http.Header) (id, secret string, err *oauthError) {
+	user, pass := basicAuth(h)
+	id, err = p.get("client_id", user)
+	if err != nil {
+		return "", "", err
+	}
+	if id == "" {
+		return "", "", errInvalidRequest("client_id")
+	}
+	secret, err = p.get("client_secret", pass)
+	if err != nil {
+		return "", "", err
+	}
+	return id, secret, nil
+}
+
+// validateClientLocked mirrors league's validateClient: an unknown client is invalid_client; a confidential
+// one needs a secret (empty is invalid_request) that matches (else invalid_client). A public client's
+// secret is never looked at (case 38).
+func (s *Server) validateClientLocked(p params, h http.Header) (client, *oauthError) {
+	id, secret, err := clientCredentials(p, h)
+	if err != nil {
+		return client{}, err
+	}
+	c, ok := s.clients[id]
+	if !ok {
+		return client{}, errInvalidClient(h)
+	}
+	if c.confidential {
+		if secret == "" {
+			return client{}, errInvalidRequest("client_secret")
+		}
+		if secret != c.secret {
+			return client{}, errInvalidClient(h)
+		}
+	}
+	return c, nil
+}
+
+// validateScopesLocked splits on single spaces only (a tab stays inside one scope) and rejects the first
+// scope the server does not know.
+func (s *Server) validateScopesLocked(requested string) ([]string, *oauthError) {
+	var scopes []string
+	for scope := range strings.SplitSeq(phpTrim(requested), " ") {
+		if scope == "" {
+			continue
+		}
+		if !s.knowsScope(scope) {
+			return nil, errInvalidScope(scope)
+		}
+		scopes = append(scopes, scope)
+	}
+	return scopes, nil
+}
+
+// expiresInLocked is league's expires_in: expiry minus now, in whole seconds at response time.
+func (s *Server) expiresInLocked(accessToken string, now time.Time) int64 {
+	return s.access[accessToken].expiresAt.Unix() - now.Unix()
+}
+
+// logEntryLocked describes a token request for the log, with every secret replaced by its tag.
+func (s *Server) logEntryLocked(r *http.Request, p params) LoggedRequest {
+	user, pass := basicAuth(r.Header)
+	clientID, _ := p.get("client_id", user)
+	secret, _ := p.get("client_secret", pass)
+	refreshToken, _ := p.get("refresh_token", "")
+	return LoggedRequest{
+		Time:          s.now(),
+		Method:        r.Method,
+		Path:          r.URL.Path,
+		ContentType:   r.Header.Get("Content-Type"),
+		GrantType:     p.raw("grant_type"),
+		ClientID:      clientID,
+		Scope:         phpTrim(p.raw("scope")),
+		RefreshToken:  s.tagLocked("rt", refreshToken),
+		ClientSecret:  s.tagLocked("cs", secret),
+		Authorization: s.authorizationTagLocked(r.Header),
+	}
+}
