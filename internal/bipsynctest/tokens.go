@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"time"
 )
@@ -113,16 +114,8 @@ func jwtTime(t time.Time) json.Number {
 	if us == 0 {
 		return json.Number(strconv.FormatInt(sec, 10))
 	}
-	f, _ := strconv.ParseFloat(strconv.FormatInt(sec, 10)+"."+leftPad6(us), 64)
+	f, _ := strconv.ParseFloat(fmt.Sprintf("%d.%06d", sec, us), 64)
 	return json.Number(strconv.FormatFloat(f, 'f', -1, 64))
-}
-
-func leftPad6(n int) string {
-	s := strconv.Itoa(n)
-	for len(s) < 6 {
-		s = "0" + s
-	}
-	return s
 }
 
 // dedupe keeps the first occurrence of each scope, as league's token entities (keyed by identifier) do.
