@@ -90,8 +90,8 @@ type LoggedRequest struct {
 	RefreshToken  string // tag of the refresh_token sent, e.g. "rt#3"
 	ClientSecret  string // tag of the client_secret sent (body, else HTTP Basic), e.g. "cs#1"
 	Authorization string // scheme and tag of the Authorization header, e.g. "Bearer at#2"
-	Status        int    // status answered; 0 when a fault closed the connection without an answer
-	Error         string // OAuth error code answered, if any
+	Status        int    // status answered; 0 when the connection closed without an answer
+	Error         string // OAuth error code decided, if any (even when a fault then dropped the answer)
 	Hint          string
 	Fault         string // the fault that shaped this answer, if any
 }
