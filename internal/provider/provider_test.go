@@ -29,6 +29,9 @@ const (
 	testPublicClient = "cli-pub"
 )
 
+// userEnv keeps the BIPSYNC_* variables TestMain cleared, for the tests against a real tenant.
+var userEnv = map[string]string{}
+
 // engineSkipReason is set by TestMain when no engine is available for acceptance tests.
 var engineSkipReason string
 
@@ -55,6 +58,9 @@ func TestMain(m *testing.M) {
 	os.Setenv("XDG_CACHE_HOME", filepath.Join(dir, "cache")) // the file store's default directory lives here in tests
 	for _, v := range []string{envClient, envBaseURL, envClientID, envClientSecret, envRequestTimeout, envRequestEncoding,
 		envRefreshTokenLifetime, envTokenStore, envTokenStorePath, envTokenStoreCommand, envRefreshToken, "CI"} {
+		if val, ok := os.LookupEnv(v); ok {
+			userEnv[v] = val
+		}
 		os.Unsetenv(v)
 	}
 	code := m.Run()
