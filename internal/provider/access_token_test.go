@@ -460,6 +460,9 @@ resource "echo" "t" {}
 				f.echoToken("echo.t"),
 			},
 		}},
-		CheckDestroy: func(*terraform.State) error { f.ledger.expect(1, "data source and ephemeral resource on one chain")(); return nil },
+		CheckDestroy: func(*terraform.State) error {
+			f.ledger.expect(1, "data source and ephemeral resource on one chain")()
+			return nil
+		},
 	})
 }
