@@ -88,6 +88,13 @@ func fetchAccessToken(ctx context.Context, data *providerData, m *accessTokenMod
 		"expires_at": res.ExpiresAt.UTC().Format(time.RFC3339),
 	})
 	addWarnings(diags, res.Warnings)
+	if req.Grant == tokensource.GrantRefreshToken && data.store.Kind() == "file" && onCI() {
+		diags.AddAttributeWarning(path.Root("refresh_token"), "Bipsync File Token Store On A CI Runner",
+			"The CI environment variable is set and this refresh chain lives in a local file ("+data.store.Describe()+"). A "+
+				"runner that is not kept between jobs loses the rotated chain with it, and the next job would need a new "+
+				"authorization. On CI, use the command backend (token_store { backend = \"command\" }) to keep chains in a "+
+				"secret manager, or keep the chain in a bipsync_refresh_grant with a remote state backend.")
+	}
 	resultToAccessTokenModel(ctx, res, data.now(), m, diags)
 }
 

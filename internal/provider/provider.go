@@ -231,13 +231,6 @@ func (p *bipsyncProvider) Configure(ctx context.Context, req provider.ConfigureR
 				"variables) and run again.\n\nCause: "+err.Error())
 		return
 	}
-	if store.Kind() == "file" && onCI() {
-		resp.Diagnostics.AddAttributeWarning(path.Root("token_store"), "Bipsync File Token Store On A CI Runner",
-			"The CI environment variable is set and the token store is a local file ("+store.Describe()+"). A runner that is "+
-				"not kept between jobs loses the rotated refresh chain with it, and the next job would need a new authorization. "+
-				"On CI, use the command backend (token_store { backend = \"command\" }) to keep chains in a secret manager, or "+
-				"keep the chain in bipsync_refresh_grant with a remote state backend.")
-	}
 	source, err := tokensource.New(tokensource.Options{
 		Client:               client,
 		Store:                store,
