@@ -1,0 +1,315 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+)
+
+func TestParseGoBench(t *testing.T) {
+	t.Parallel()
+	out := `goos: linux
+goarch: amd64
+pkg: github.com/bipsync/terraform-provider-bipsync/internal/tokenstore
+cpu: Intel(R) Xeon(R) Processor
+BenchmarkFileStore_Save-2         	    1234	    812345 ns/op	    4096 B/op	      37 allocs/op
+BenchmarkFileStore_Load/small-2   	  100000	     10.50 ns/op	       0 B/op	       0 allocs/op
+BenchmarkLock-fcntl-2             	   50000	     23456 ns/op
+PASS
+ok  	github.com/bipsync/terraform-provider-bipsync/internal/tokenstore	3.2s
+pkg: github.com/bipsync/terraform-provider-bipsync/internal/bipsync
+BenchmarkDecode 	  200000	      5000 ns/op	     512 B/op	       9 allocs/op
+ok  	github.com/bipsync/terraform-provider-bipsync/internal/bipsync	1.1s
+`
+	const store = "github.com/bipsync/terraform-provider-bipsync/internal/tokenstore"
+	const client = "github.com/bipsync/terraform-provider-bipsync/internal/bipsync"
+	want := []goBench{
+		{Pkg: store, Name: "FileStore_Save", N: 1234, NsPerOp: 812345, BytesPerOp: 4096, AllocsPerOp: 37},
+		{Pkg: store, Name: "FileStore_Load/small", N: 100000, NsPerOp: 10.5, BytesPerOp: 0, AllocsPerOp: 0},
+		{Pkg: store, Name: "Lock-fcntl", N: 50000, NsPerOp: 23456, BytesPerOp: -1, AllocsPerOp: -1},
+		{Pkg: client, Name: "Decode", N: 200000, NsPerOp: 5000, BytesPerOp: 512, AllocsPerOp: 9},
+	}
+	got := parseGoBench(out)
+	if !slices.Equal(got, want) {
+		t.Errorf("got %+v; want %+v", got, want)
+	}
+}
+
+func TestStatusKiB(t *testing.T) {
+	t.Parallel()
+	status := []byte("Name:\tterraform-provi\nVmPeak:\t 1300000 kB\nVmHWM:\t   49152 kB\nVmRSS:\t   40000 kB\nThreads:\t9\n")
+	tests := []struct {
+		field  string
+		want   int64
+		wantOK bool
+	}{
+		{"VmHWM", 49152, true},
+		{"VmRSS", 40000, true},
+		{"Threads", 0, false}, // no unit
+		{"VmSwap", 0, false},  // absent
+	}
+	for _, tt := range tests {
+		got, ok := statusKiB(status, tt.field)
+		if got != tt.want || ok != tt.wantOK {
+			t.Errorf("statusKiB(%s): got %d, %t; want %d, %t", tt.field, got, ok, tt.want, tt.wantOK)
+		}
+	}
+}
+
+// TestRSSWatcher_Scan runs the watcher over a fake /proc: it must read only processes of the provider binary, keep
+// each one's highest mark, and still notice a process that ran the engine at the first scan (a fork) and the
+// provider at the next (after exec).
+func TestRSSWatcher_Scan(t *testing.T) {
+	t.Parallel()
+	proc := t.TempDir()
+	const exe, launcher, other = "/bin/provider", "/bin/tofu", "/usr/bin/bash"
+	proc1 := func(pid, target string, hwm int) {
+		t.Helper()
+		dir := filepath.Join(proc, pid)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		link := filepath.Join(dir, "exe")
+		_ = os.Remove(link)
+		if err := os.Symlink(target, link); err != nil {
+			t.Fatal(err)
+		}
+		status := fmt.Sprintf("Name:\tx\nVmHWM:\t%8d kB\n", hwm)
+		if err := os.WriteFile(filepath.Join(dir, "status"), []byte(status), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	proc1("100", exe, 30000)
+	proc1("101", other, 900000)
+	proc1("102", launcher, 800000)
+	if err := os.MkdirAll(filepath.Join(proc, "self"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	w := newRSSWatcher(proc, exe, launcher, time.Hour)
+	w.scan()
+	proc1("100", exe, 20000)  // the mark never falls in a real /proc, but the watcher must keep the highest anyway
+	proc1("102", exe, 50000)  // the fork has exec'd the provider
+	proc1("101", exe, 999999) // pid reuse within one run is not expected: a pid found running something else is skipped
+	w.scan()
+
+	peak, procs := w.result()
+	if peak != 50000 || procs != 2 {
+		t.Errorf("got peak %d KiB over %d processes; want 50000 KiB over 2", peak, procs)
+	}
+}
+
+func TestWithLatency(t *testing.T) {
+	t.Parallel()
+	calls := make(chan struct{}, 2)
+	h := withLatency(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		calls <- struct{}{}
+		w.WriteHeader(http.StatusNoContent)
+	}), 30*time.Millisecond)
+
+	start := time.Now()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/v1/oauth/token", nil))
+	if took := time.Since(start); took < 30*time.Millisecond {
+		t.Errorf("request took %s; want at least 30ms", took)
+	}
+	if rec.Code != http.StatusNoContent || len(calls) != 1 {
+		t.Errorf("got status %d after %d handler calls; want 204 after 1", rec.Code, len(calls))
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	slow := withLatency(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { calls <- struct{}{} }), time.Hour)
+	slow.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/", nil).WithContext(ctx))
+	if len(calls) != 1 {
+		t.Errorf("a request whose client gave up reached the handler")
+	}
+
+	if got := withLatency(h, 0); fmt.Sprintf("%p", got) != fmt.Sprintf("%p", h) {
+		t.Errorf("zero latency should return the handler itself")
+	}
+}
+
+// TestTFConfig_HCL parses every configuration the benchmark writes and checks what each one asks the engine for.
+func TestTFConfig_HCL(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		cfg      tfConfig
+		seeds    int
+		contains []string
+		blocks   []string // "type label label" of the top-level blocks, in order
+		notInHCL []string
+	}{
+		{
+			name:   "engine alone",
+			cfg:    tfConfig{},
+			seeds:  0,
+			blocks: []string{"resource terraform_data use"},
+		},
+		{
+			name:     "tokens on one chain",
+			cfg:      tfConfig{BaseURL: "http://127.0.0.1:1", StorePath: "/s", Tokens: 10, SharedChain: true},
+			seeds:    1,
+			contains: []string{"count         = 10", "refresh_token = var.seeds[0]\n", "ephemeral = true", `path = "/s"`},
+			blocks: []string{"terraform", "provider bipsync", "variable seeds", "ephemeral bipsync_access_token t",
+				"resource terraform_data use"},
+			notInHCL: []string{"min_validity", "client_secret"},
+		},
+		{
+			name:     "grants then independent tokens",
+			cfg:      tfConfig{BaseURL: "http://127.0.0.1:1", StorePath: "/s", Grants: 2, RotateBefore: "2h", Tokens: 3, MinValidity: "30s"},
+			seeds:    5,
+			contains: []string{`rotate_before = "2h"`, "refresh_token = var.seeds[2 + count.index]", `min_validity = "30s"`},
+			blocks: []string{"terraform", "provider bipsync", "variable seeds", "resource bipsync_refresh_grant g",
+				"ephemeral bipsync_access_token t", "resource terraform_data use"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			src := tt.cfg.hcl()
+			f, diags := hclsyntax.ParseConfig([]byte(src), "main.tf", hcl.InitialPos)
+			if diags.HasErrors() {
+				t.Fatalf("invalid HCL: %v\n%s", diags, src)
+			}
+			var blocks []string
+			for _, b := range f.Body.(*hclsyntax.Body).Blocks {
+				blocks = append(blocks, strings.Join(append([]string{b.Type}, b.Labels...), " "))
+			}
+			if !slices.Equal(blocks, tt.blocks) {
+				t.Errorf("blocks: got %q; want %q", blocks, tt.blocks)
+			}
+			for _, s := range tt.contains {
+				if !strings.Contains(src, s) {
+					t.Errorf("configuration lacks %q:\n%s", s, src)
+				}
+			}
+			for _, s := range tt.notInHCL {
+				if strings.Contains(src, s) {
+					t.Errorf("configuration has %q:\n%s", s, src)
+				}
+			}
+			if got := tt.cfg.seedCount(); got != tt.seeds && tt.cfg.BaseURL != "" {
+				t.Errorf("seedCount: got %d; want %d", got, tt.seeds)
+			}
+		})
+	}
+}
+
+func TestDevOverridesConfig(t *testing.T) {
+	t.Parallel()
+	// The CLI configuration is HCL 1 (quoted keys), which hclsyntax does not read; the engine runs prove it parses.
+	src := devOverridesConfig("/tmp/x y/provider")
+	for _, s := range []string{`"registry.terraform.io/bipsync/bipsync"  = "/tmp/x y/provider"`, `"registry.opentofu.org/bipsync/bipsync" = "/tmp/x y/provider"`} {
+		if !strings.Contains(src, s) {
+			t.Errorf("got:\n%s\nwant a line %s", src, s)
+		}
+	}
+}
+
+func TestEngineEnv(t *testing.T) {
+	t.Parallel()
+	base := []string{"PATH=/bin", "HOME=/root", "TF_LOG=trace", "TF_CLI_ARGS_plan=-parallelism=1", "TF_VAR_seeds=[]",
+		"BIPSYNC_BASE_URL=https://x", "CI=true", "CHECKPOINT_DISABLE=", "TF_CLI_CONFIG_FILE=/home/me/.terraformrc"}
+	got := engineEnv(base, "/tmp/cli.tfrc", "BIPSYNC_CLIENT_SECRET=s")
+	want := []string{"PATH=/bin", "HOME=/root", "TF_CLI_CONFIG_FILE=/tmp/cli.tfrc", "CHECKPOINT_DISABLE=1",
+		"TF_IN_AUTOMATION=1", "TF_INPUT=0", "BIPSYNC_CLIENT_SECRET=s"}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %q; want %q", got, want)
+	}
+}
+
+func TestParseEngineVersion(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		out     string
+		want    string
+		wantErr bool
+	}{
+		{`{"terraform_version":"1.12.6","platform":"linux_amd64"}`, "1.12.6", false},
+		{"Warning: something\n\n{\"terraform_version\":\"1.11.4\"}", "1.11.4", false},
+		{"OpenTofu v1.12.6", "", true},
+		{`{"platform":"linux_amd64"}`, "", true},
+	}
+	for _, tt := range tests {
+		got, err := parseEngineVersion([]byte(tt.out))
+		if got != tt.want || (err != nil) != tt.wantErr {
+			t.Errorf("parseEngineVersion(%q): got %q, %v; want %q, error %t", tt.out, got, err, tt.want, tt.wantErr)
+		}
+	}
+}
+
+func TestMedian(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in   []time.Duration
+		want time.Duration
+	}{
+		{nil, 0},
+		{[]time.Duration{3}, 3},
+		{[]time.Duration{5, 1, 3}, 3},
+		{[]time.Duration{4, 1, 3, 2}, 2}, // (2+3)/2 in integer nanoseconds
+		{[]time.Duration{10, 30, 20, 40}, 25},
+	}
+	for _, tt := range tests {
+		in := slices.Clone(tt.in)
+		if got := median(tt.in); got != tt.want {
+			t.Errorf("median(%v): got %d; want %d", tt.in, got, tt.want)
+		}
+		if !slices.Equal(in, tt.in) {
+			t.Errorf("median reordered its argument: got %v; want %v", tt.in, in)
+		}
+	}
+}
+
+func TestTable_Write(t *testing.T) {
+	t.Parallel()
+	tb := newTable("Run", "÷ floor")
+	tb.add("plan", "1.05×")
+	tb.add("a longer name", "n/a")
+	var b strings.Builder
+	tb.write(&b)
+	want := "| Run           | ÷ floor |\n" +
+		"|---------------|---------|\n" +
+		"| plan          | 1.05×   |\n" +
+		"| a longer name | n/a     |\n"
+	if got := b.String(); got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestParseOnly(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in      string
+		want    []string
+		wantErr bool
+	}{
+		{"exchanges,overhead,scale,go", []string{"exchanges", "go", "overhead", "scale"}, false},
+		{" scale , go ", []string{"go", "scale"}, false},
+		{"scale,fast", nil, true},
+		{",", nil, true},
+	}
+	for _, tt := range tests {
+		m, err := parseOnly(tt.in)
+		var got []string
+		for k := range m {
+			got = append(got, k)
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, tt.want) || (err != nil) != tt.wantErr {
+			t.Errorf("parseOnly(%q): got %v, %v; want %v, error %t", tt.in, got, err, tt.want, tt.wantErr)
+		}
+	}
+}

@@ -1,0 +1,23 @@
+// Command floor is the benchmark's floor: a terraform-plugin-framework provider that does nothing. It serves the
+// same provider address, types and schemas as the Bipsync provider (bipsync_refresh_grant and the ephemeral
+// bipsync_access_token), accepts the same configuration, and answers with canned values without any I/O, so the
+// same configuration runs against either binary and the difference in time and memory is what the Bipsync
+// provider's own work costs. `go run ./internal/tools/bench` builds it; it is not meant to be installed.
+package main
+
+import (
+	"context"
+	"log"
+
+	"github.com/hashicorp/terraform-plugin-framework/providerserver"
+)
+
+func main() {
+	err := providerserver.Serve(context.Background(), newProvider, providerserver.ServeOpts{
+		// The Bipsync provider's address, so that a dev_overrides entry can point the same configuration at the floor.
+		Address: "registry.terraform.io/bipsync/bipsync",
+	})
+	if err != nil {
+		log.Fatal(err.Error())
+	}
+}
