@@ -112,7 +112,7 @@ func run(ctx context.Context, providerDir, tofu string, validate, keep bool) err
 	// init's advice about lock files is noise here; it is shown only if
 	// init fails.
 	var initOut bytes.Buffer
-	if err := command(ctx, work, env, &initOut, tofu, "init", "-input=false", "-no-color", "-plugin-dir="+filepath.Join(work, "plugins")); err != nil {
+	if err := commandCombined(ctx, work, env, &initOut, tofu, "init", "-input=false", "-no-color", "-plugin-dir="+filepath.Join(work, "plugins")); err != nil {
 		os.Stderr.Write(initOut.Bytes())
 		return err
 	}
@@ -140,9 +140,14 @@ func run(ctx context.Context, providerDir, tofu string, validate, keep bool) err
 			"--provider-name", providerName,
 			"--providers-schema", schemaFile,
 		}
-		if err := command(ctx, root, os.Environ(), nil, "go", args...); err != nil {
+		// validate logs every file it looks at; that is worth reading only
+		// when it fails.
+		var out bytes.Buffer
+		if err := commandCombined(ctx, root, os.Environ(), &out, "go", args...); err != nil {
+			os.Stderr.Write(out.Bytes())
 			return err
 		}
+		fmt.Fprintln(os.Stderr, "tfplugindocs validate: ok")
 	}
 	fmt.Fprintf(os.Stderr, "docs generated in %s\n", time.Since(start).Round(100*time.Millisecond))
 	return nil
@@ -160,6 +165,20 @@ func command(ctx context.Context, dir string, env []string, stdout *bytes.Buffer
 	if stdout != nil {
 		cmd.Stdout = stdout
 	}
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%s %s: %w", filepath.Base(name), strings.Join(args, " "), err)
+	}
+	return nil
+}
+
+// commandCombined runs name with args in dir and collects its stdout and
+// stderr in out.
+func commandCombined(ctx context.Context, dir string, env []string, out *bytes.Buffer, name string, args ...string) error {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = dir
+	cmd.Env = env
+	cmd.Stdout = out
+	cmd.Stderr = out
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("%s %s: %w", filepath.Base(name), strings.Join(args, " "), err)
 	}
