@@ -11,7 +11,6 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework-timetypes/timetypes"
 	"github.com/hashicorp/terraform-plugin-framework-validators/resourcevalidator"
-	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
@@ -20,7 +19,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
-	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
@@ -32,6 +30,7 @@ var (
 	_ resource.ResourceWithConfigure        = (*refreshGrantResource)(nil)
 	_ resource.ResourceWithModifyPlan       = (*refreshGrantResource)(nil)
 	_ resource.ResourceWithConfigValidators = (*refreshGrantResource)(nil)
+	_ resource.ResourceWithValidateConfig   = (*refreshGrantResource)(nil)
 )
 
 // defaultRotateBefore is the default rotation window. A grant whose access token has less than this left is rotated
@@ -115,9 +114,6 @@ func (r *refreshGrantResource) Schema(_ context.Context, _ resource.SchemaReques
 				MarkdownDescription: "Seed refresh token, for engines without write-only attributes. **Stored in state and plan** " +
 					"(sensitive). Changing it re-seeds the chain. Prefer `refresh_token_wo`. It is not named `refresh_token` " +
 					"because that attribute holds the current chain head, which every rotation replaces.",
-				Validators: []validator.String{
-					stringvalidator.PreferWriteOnlyAttribute(path.MatchRoot("refresh_token_wo")),
-				},
 			},
 			"scopes": schema.SetAttribute{
 				Optional:    true,
@@ -184,6 +180,23 @@ func (r *refreshGrantResource) ConfigValidators(_ context.Context) []resource.Co
 		resourcevalidator.ExactlyOneOf(path.MatchRoot("refresh_token_wo"), path.MatchRoot("seed_refresh_token")),
 		resourcevalidator.RequiredTogether(path.MatchRoot("refresh_token_wo"), path.MatchRoot("refresh_token_wo_version")),
 	}
+}
+
+// ValidateConfig recommends the write-only seed where the engine supports it. The warning is not attached to
+// seed_refresh_token on purpose: the CLI quotes the source line of an attribute's diagnostic, which would print a
+// seed written inline in the configuration on every plan (framework-validators' PreferWriteOnlyAttribute does that).
+func (r *refreshGrantResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	if !req.ClientCapabilities.WriteOnlyAttributesAllowed {
+		return
+	}
+	var seed types.String
+	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("seed_refresh_token"), &seed)...)
+	if seed.IsNull() || seed.IsUnknown() {
+		return
+	}
+	resp.Diagnostics.AddWarning("Available Write-Only Attribute Alternative",
+		"seed_refresh_token is stored in plan and state. This engine supports write-only arguments: set "+
+			"refresh_token_wo (with refresh_token_wo_version) instead, so that the seed is never stored.")
 }
 
 func (r *refreshGrantResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
