@@ -52,12 +52,13 @@ type step struct {
 // play runs the acts in order and stops at the first that misbehaves.
 func (d *demo) play(ctx context.Context) error {
 	for i, act := range []func(context.Context) error{d.act1, d.act2, d.act3, d.act4} {
-		if err := act(ctx); err != nil {
+		err := act(ctx)
+		if d.eng.leaked {
+			return fmt.Errorf("act %d: a token or secret appeared in the engine's output (shown above as [REDACTED])", i+1)
+		}
+		if err != nil {
 			return fmt.Errorf("act %d: %w", i+1, err)
 		}
-	}
-	if d.eng.leaked {
-		return fmt.Errorf("a token or secret appeared in the engine's output (shown above as [REDACTED])")
 	}
 	return nil
 }
@@ -205,8 +206,7 @@ func (d *demo) act4(ctx context.Context) error {
 			return fmt.Errorf("apply on a revoked chain exited %d without the diagnostic %q", res.code, reauthSummary)
 		}
 		d.ui.say("apply exited %d with %q, as it should: only a person can authorize again", res.code, reauthSummary)
-		_, err = d.probes(false)
-		return err
+		return d.probes(false)
 	})
 	if err != nil {
 		return err
@@ -243,31 +243,30 @@ func (d *demo) apply(ctx context.Context, args ...string) error {
 	if res.code != 0 {
 		return fmt.Errorf("apply exited %d; want 0", res.code)
 	}
-	_, err = d.probes(true)
-	return err
+	return d.probes(true)
 }
 
 // probes shows what the consumers reported since the last call. With
 // wantBoth, both must have called /v1/me successfully; in any case none may
 // have been refused.
-func (d *demo) probes(wantBoth bool) ([]probeResult, error) {
+func (d *demo) probes(wantBoth bool) error {
 	got, n, err := readReports(d.probeReport, d.reportMark)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	d.reportMark = n
 	seen := map[string]bool{}
 	for _, r := range got {
 		d.ui.say("consumer of the %s token: GET /v1/me → %s", r.Label, r)
 		if r.Status != http.StatusOK {
-			return got, fmt.Errorf("the %s consumer's call got %s; want 200 OK", r.Label, r)
+			return fmt.Errorf("the %s consumer's call got %s; want 200 OK", r.Label, r)
 		}
 		seen[r.Label] = true
 	}
 	if wantBoth && (!seen["grant"] || !seen["ephemeral"]) {
-		return got, fmt.Errorf("consumer calls seen: %d (grant %t, ephemeral %t); want one from each", len(got), seen["grant"], seen["ephemeral"])
+		return fmt.Errorf("consumer calls seen: %d (grant %t, ephemeral %t); want one from each", len(got), seen["grant"], seen["ephemeral"])
 	}
-	return got, nil
+	return nil
 }
 
 // step runs fn as one summary line and checks the exchanges the fake saw

@@ -161,6 +161,7 @@ func setUp(ctx context.Context, ui *ui, engineName string) (d *demo, cleanup fun
 	if err := writeCLIConfig(cliConfig, binDir); err != nil {
 		return nil, cleanup, err
 	}
+	ui.say("CLI configuration %s: dev_overrides serve bipsync/bipsync from that build, so every engine command opens with a warning saying so", cliConfig)
 	self, err := os.Executable()
 	if err != nil {
 		return nil, cleanup, fmt.Errorf("locate the demo program for the probe: %w", err)
