@@ -78,7 +78,7 @@ func fetchAccessToken(ctx context.Context, data *providerData, m *accessTokenMod
 	ctx = maskSecrets(ctx, seed, data.clientSecret)
 	res, err := data.source.Token(ctx, req)
 	if err != nil {
-		addTokenError(diags, path.Root("refresh_token"), err, data.client.ClientID(), reseedEphemeral)
+		addTokenError(diags, err, data.client.ClientID(), reseedEphemeral)
 		return
 	}
 	tflog.Debug(ctx, "bipsync access token ready", map[string]any{
@@ -89,7 +89,7 @@ func fetchAccessToken(ctx context.Context, data *providerData, m *accessTokenMod
 	})
 	addWarnings(diags, res.Warnings)
 	if req.Grant == tokensource.GrantRefreshToken && data.store.Kind() == "file" && onCI() {
-		diags.AddAttributeWarning(path.Root("refresh_token"), "Bipsync File Token Store On A CI Runner",
+		diags.AddWarning("Bipsync File Token Store On A CI Runner",
 			"The CI environment variable is set and this refresh chain lives in a local file ("+data.store.Describe()+"). A "+
 				"runner that is not kept between jobs loses the rotated chain with it, and the next job would need a new "+
 				"authorization. On CI, use the command backend (token_store { backend = \"command\" }) to keep chains in a "+
@@ -131,7 +131,7 @@ func accessTokenRequest(ctx context.Context, m *accessTokenModel, data *provider
 		return req, seed
 	case tokensource.GrantClientCredentials:
 		if !m.RefreshToken.IsNull() {
-			diags.AddAttributeError(path.Root("refresh_token"), "Conflicting Bipsync Grant Settings",
+			diags.AddAttributeError(path.Root("grant_type"), "Conflicting Bipsync Grant Settings",
 				"refresh_token is set but grant_type is client_credentials, which uses no refresh token. Remove one of them.")
 		}
 		if !data.hasClientSecret {

@@ -169,14 +169,13 @@ func facts(err error) string {
 	return b.String()
 }
 
-// addTokenError adds the diagnostic for a token source failure, on attr when one attribute is the cause.
-func addTokenError(diags *diag.Diagnostics, attr path.Path, err error, clientID string, steps reseedSteps) {
+// addTokenError adds the diagnostic for a token source failure. It is attached to an attribute only when that
+// attribute holds no secret (scopes): the CLI quotes the source line of an attribute's diagnostic, and a seed written
+// inline would be printed with it.
+func addTokenError(diags *diag.Diagnostics, err error, clientID string, steps reseedSteps) {
 	summary, detail := tokenErrorDiagnostic(err, clientID, steps)
-	if bipsync.NeedsReauthorization(err) {
-		if bipsync.ReauthorizationCause(err) == bipsync.CauseScope {
-			attr = path.Root("scopes")
-		}
-		diags.AddAttributeError(attr, summary, detail)
+	if bipsync.ReauthorizationCause(err) == bipsync.CauseScope {
+		diags.AddAttributeError(path.Root("scopes"), summary, detail)
 		return
 	}
 	diags.AddError(summary, detail)

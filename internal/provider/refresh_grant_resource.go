@@ -314,7 +314,7 @@ func (r *refreshGrantResource) exchange(ctx context.Context, prev *tokenstore.Re
 	defer cancel()
 	next, err := r.data.source.Exchange(bctx, prev, scopes)
 	if err != nil {
-		addTokenError(diags, path.Root("refresh_token_wo"), err, r.data.client.ClientID(), reseedGrant)
+		addTokenError(diags, err, r.data.client.ClientID(), reseedGrant)
 		return
 	}
 	tflog.Info(ctx, "rotated bipsync refresh chain", map[string]any{"id": m.ID.ValueString()})

@@ -65,17 +65,18 @@ func (c *chainServer) ClientCredentials(_ context.Context, _ []string) (*bipsync
 
 // memStore is an in-memory Store whose operations can be made to fail.
 type memStore struct {
-	mu       sync.Mutex
-	locks    sync.Map
-	recs     map[tokenstore.Key]*tokenstore.Record
-	saveErr  error
-	loadErr  error
-	saves    int
-	kind     string
-	lockWait time.Duration
+	mu      sync.Mutex
+	locks   sync.Map
+	recs    map[tokenstore.Key]*tokenstore.Record
+	saveErr error
+	loadErr error
+	saves   int
+	kind    string
 }
 
-func newMemStore() *memStore { return &memStore{recs: map[tokenstore.Key]*tokenstore.Record{}, kind: "file"} }
+func newMemStore() *memStore {
+	return &memStore{recs: map[tokenstore.Key]*tokenstore.Record{}, kind: "file"}
+}
 
 func (m *memStore) Lock(ctx context.Context, key tokenstore.Key) (func() error, error) {
 	v, _ := m.locks.LoadOrStore(key, make(chan struct{}, 1))
