@@ -476,13 +476,11 @@ func effectiveScopes(current, requested []string) []string {
 	return normalizeScopes(requested)
 }
 
-// narrowed tells whether requesting scopes narrows a chain that held current (nil current: the original consent).
+// narrowed tells whether requesting scopes narrows a chain known to hold current. A nil current is the original
+// consent, which the provider cannot see, so it cannot tell and says nothing (the docs explain narrowing).
 func narrowed(current, requested []string) bool {
-	if len(requested) == 0 {
+	if len(requested) == 0 || current == nil {
 		return false
-	}
-	if current == nil {
-		return true // narrower or equal to the original consent: the provider cannot tell, so it says so once
 	}
 	for _, sc := range current {
 		if !slices.Contains(requested, sc) {
@@ -495,9 +493,9 @@ func narrowed(current, requested []string) bool {
 func narrowingWarning(current, requested []string) Warning {
 	return Warning{
 		Summary: "Bipsync Refresh Chain Narrowed",
-		Detail: fmt.Sprintf("The chain was exchanged for scopes %s (it held %s). Bipsync narrows the new refresh token too: "+
+		Detail: fmt.Sprintf("The chain held scopes %s and was exchanged for %s. Bipsync narrows the new refresh token too: "+
 			"asking this chain for a scope outside %s later fails, and only a new authorization (authorization code grant) "+
-			"can widen it again.", describeScopes(requested), describeScopes(current), describeScopes(requested)),
+			"can widen it again.", describeScopes(current), describeScopes(requested), describeScopes(requested)),
 	}
 }
 

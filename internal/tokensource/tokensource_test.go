@@ -339,6 +339,17 @@ func TestSource_Token_scopes(t *testing.T) {
 			t.Fatalf("scopes: got %v; want [read]", r.Scopes)
 		}
 	})
+	t.Run("first exchange with scopes does not claim to narrow", func(t *testing.T) {
+		t.Parallel()
+		src, _, _, _ := fixture(t)
+		r, err := src.Token(context.Background(), refreshReq(time.Minute, "read", "write"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Warnings) != 0 {
+			t.Fatalf("warnings: got %v; want none (the original consent is not known)", r.Warnings)
+		}
+	})
 }
 
 func TestSource_Token_reauthErrorPassesThrough(t *testing.T) {
