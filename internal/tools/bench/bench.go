@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/bipsync/terraform-provider-bipsync/internal/tools/bench/internal/cpuprofile"
 )
 
 // bench holds what every section shares: the engine, the two provider builds and a scratch directory.
@@ -50,7 +52,16 @@ func setup(ctx context.Context, o options, log io.Writer) (*bench, error) {
 	}
 	b := &bench{opts: o, log: log, eng: eng, root: root, tmp: tmp, load: loadAverage()}
 	fmt.Fprintf(log, "==> building the provider and the floor in %s\n", tmp)
-	if b.providerBin, b.providerCLI, err = b.build(ctx, "provider", "."); err == nil {
+	providerPkg := "."
+	if o.profileDir != "" {
+		b.opts.profileDir, err = filepath.Abs(o.profileDir)
+		if err != nil {
+			b.cleanup()
+			return nil, err
+		}
+		providerPkg = "./internal/tools/bench/profiled"
+	}
+	if b.providerBin, b.providerCLI, err = b.build(ctx, "provider", providerPkg); err == nil {
 		b.floorBin, b.floorCLI, err = b.build(ctx, "floor", "./internal/tools/bench/floor")
 	}
 	if err != nil {
@@ -123,6 +134,14 @@ func (b *bench) workspace(name string, p provider, cfg tfConfig, f *fake, seeds 
 			cfg.BaseURL = f.url
 			extra = append(extra, "BIPSYNC_CLIENT_SECRET="+f.secret)
 		}
+		if b.opts.profileDir != "" {
+			// One directory per run, so that a glob can merge the runs of interest.
+			prof := filepath.Join(b.opts.profileDir, providerName(p), filepath.Base(dir))
+			if err := os.MkdirAll(prof, 0o700); err != nil {
+				return nil, err
+			}
+			extra = append(extra, cpuprofile.DirEnv+"="+prof)
+		}
 		if n := cfg.seedCount(); len(seeds) < n {
 			return nil, fmt.Errorf("%s needs %d seeds, got %d", name, n, len(seeds))
 		}
@@ -155,6 +174,9 @@ func (b *bench) writeHeader(w io.Writer, took time.Duration) {
 	t.add("Engine", fmt.Sprintf("%s %s (`-engine %s`)", b.eng.name, b.eng.version, b.opts.engine))
 	t.add("Run", fmt.Sprintf("%s, took %s", time.Now().UTC().Format("2006-01-02 15:04 MST"), took.Round(time.Second)))
 	t.add("Load average at start (1, 5, 15 min)", b.load)
+	if b.opts.profileDir != "" {
+		t.add("Provider build", "**profiled** (CPU profiles in "+b.opts.profileDir+"; timings include the profiler)")
+	}
 	t.write(w)
 	if len(b.targets) == 0 {
 		return

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -66,14 +67,14 @@ func TestStatusKiB(t *testing.T) {
 	}
 }
 
-// TestRSSWatcher_Scan runs the watcher over a fake /proc: it must read only processes of the provider binary, keep
-// each one's highest mark, and still notice a process that ran the engine at the first scan (a fork) and the
+// TestRSSWatcher_Scan runs the watcher over a fake /proc: it must read only processes of the watched executables,
+// keep each one's highest mark, and still notice a process that ran the engine at the first scan (a fork) and the
 // provider at the next (after exec).
 func TestRSSWatcher_Scan(t *testing.T) {
 	t.Parallel()
 	proc := t.TempDir()
-	const exe, launcher, other = "/bin/provider", "/bin/tofu", "/usr/bin/bash"
-	proc1 := func(pid, target string, hwm int) {
+	const provider, engine, other = "/bin/provider", "/bin/tofu", "/usr/bin/bash"
+	process := func(pid, exe string, hwm int) {
 		t.Helper()
 		dir := filepath.Join(proc, pid)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -81,7 +82,7 @@ func TestRSSWatcher_Scan(t *testing.T) {
 		}
 		link := filepath.Join(dir, "exe")
 		_ = os.Remove(link)
-		if err := os.Symlink(target, link); err != nil {
+		if err := os.Symlink(exe, link); err != nil {
 			t.Fatal(err)
 		}
 		status := fmt.Sprintf("Name:\tx\nVmHWM:\t%8d kB\n", hwm)
@@ -89,23 +90,29 @@ func TestRSSWatcher_Scan(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	proc1("100", exe, 30000)
-	proc1("101", other, 900000)
-	proc1("102", launcher, 800000)
+	process("100", provider, 30000)
+	process("101", other, 900000)
+	process("102", engine, 80000) // the engine
+	process("103", engine, 70000) // a fork of the engine, before exec
 	if err := os.MkdirAll(filepath.Join(proc, "self"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 
-	w := newRSSWatcher(proc, exe, launcher, time.Hour)
+	w := newRSSWatcher(proc, map[string]string{provider: "provider", engine: "engine"}, time.Hour)
 	w.scan()
-	proc1("100", exe, 20000)  // the mark never falls in a real /proc, but the watcher must keep the highest anyway
-	proc1("102", exe, 50000)  // the fork has exec'd the provider
-	proc1("101", exe, 999999) // pid reuse within one run is not expected: a pid found running something else is skipped
+	process("100", provider, 20000)  // the mark never falls in a real /proc, but the watcher keeps the highest anyway
+	process("103", provider, 50000)  // the fork has exec'd the provider
+	process("101", provider, 999999) // a pid found running something else is skipped for the rest of the watch
+	process("102", engine, 90000)
 	w.scan()
 
-	peak, procs := w.result()
-	if peak != 50000 || procs != 2 {
-		t.Errorf("got peak %d KiB over %d processes; want 50000 KiB over 2", peak, procs)
+	got := w.result()
+	want := map[string]peakRSS{
+		"provider": {KiB: 50000, Processes: 2},
+		"engine":   {KiB: 90000, Processes: 2},
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("got %+v; want %+v", got, want)
 	}
 }
 
@@ -269,6 +276,42 @@ func TestMedian(t *testing.T) {
 		}
 		if !slices.Equal(in, tt.in) {
 			t.Errorf("median reordered its argument: got %v; want %v", tt.in, in)
+		}
+	}
+}
+
+func TestSummarizeInts(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in   []int
+		want string
+	}{
+		{[]int{200, 200, 200}, "200 in every run"},
+		{[]int{200, 199, 200}, "200, 199, 200"},
+		{nil, ""},
+	}
+	for _, tt := range tests {
+		if got := summarizeInts(tt.in); got != tt.want {
+			t.Errorf("summarizeInts(%v): got %q; want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestBenchNumber(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in   float64
+		want string
+	}{
+		{-1, "n/a"},
+		{0, "0"},
+		{10.5, "10.50"},
+		{6558149, "6558149"},
+		{123.456, "123"},
+	}
+	for _, tt := range tests {
+		if got := benchNumber(tt.in); got != tt.want {
+			t.Errorf("benchNumber(%v): got %q; want %q", tt.in, got, tt.want)
 		}
 	}
 }

@@ -35,6 +35,7 @@ type options struct {
 	only        map[string]bool
 	keep        bool
 	verbose     bool
+	profileDir  string
 }
 
 // sections are the parts of the report, in order.
@@ -54,6 +55,7 @@ func main() {
 	flag.StringVar(&only, "only", strings.Join(sections, ","), "comma-separated sections to run: "+strings.Join(sections, ", "))
 	flag.BoolVar(&o.keep, "keep", false, "keep the working directories (their path is printed)")
 	flag.BoolVar(&o.verbose, "v", false, "copy the engine's output to stderr")
+	flag.StringVar(&o.profileDir, "profile", "", "write a CPU profile of every provider process into DIR/{bipsync,floor}/<run>/ (the provider is built from ./internal/tools/bench/profiled); merge runs with go tool pprof -top DIR/bipsync/*/*.pprof")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run ./internal/tools/bench [flags]\n\n"+
 			"Builds the provider and a do-nothing floor provider, drives a real engine against an in-process fake\n"+

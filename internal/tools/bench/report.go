@@ -120,6 +120,14 @@ func benchNumber(v float64) string {
 	}
 }
 
+// summarizeInts gives the one value when all are equal ("200 in every run"), else them all.
+func summarizeInts(ns []int) string {
+	if len(ns) > 0 && slices.Min(ns) == slices.Max(ns) {
+		return fmt.Sprintf("%d in every run", ns[0])
+	}
+	return joinInts(ns)
+}
+
 func joinInts(ns []int) string {
 	s := make([]string, len(ns))
 	for i, n := range ns {

@@ -9,41 +9,53 @@ import (
 	"time"
 )
 
-// rssWatcher records the peak resident set (VmHWM) of every process running a given executable. The engine starts
-// the provider several times per command (schema, plan walk, apply walk); the watcher polls /proc, and since the
-// kernel keeps each process's high-water mark, a poll that comes late still reads the true peak as long as it
-// comes before the process exits.
+// rssWatcher records the peak resident set (VmHWM) of every process that runs one of the watched executables. The
+// engine starts the provider several times per command (schema, validation, plan walk, apply walk); the watcher
+// polls /proc, and since the kernel keeps each process's high-water mark, a poll that comes late still reads the
+// true peak as long as it comes before the process exits.
 type rssWatcher struct {
 	procDir string
-	exe     string
-	// launcher is the engine binary: a process that still runs it may be a fork about to exec the provider.
-	launcher string
-	every    time.Duration
+	exes    map[string]string // executable path → role ("engine", "provider", ...)
+	every   time.Duration
 
 	stop chan struct{}
 	done chan struct{}
 
 	mu    sync.Mutex
-	peaks map[int]int64 // pid → VmHWM in KiB
-	skip  map[int]bool  // pids known to run something else
+	peaks map[string]map[int]int64 // role → pid → VmHWM in KiB
+	skip  map[int]bool             // pids known to run something else
 }
 
-func watchRSS(exe, launcher string, every time.Duration) *rssWatcher {
-	w := newRSSWatcher("/proc", exe, launcher, every)
+// peakRSS is what the watcher saw of one role.
+type peakRSS struct {
+	KiB       int64 // highest VmHWM of any one process
+	Processes int
+}
+
+// watchRSS starts polling /proc for processes of exes (path → role).
+func watchRSS(exes map[string]string, every time.Duration) *rssWatcher {
+	resolved := map[string]string{}
+	for p, role := range exes {
+		// /proc/<pid>/exe names the file itself, not a link to it.
+		if r, err := filepath.EvalSymlinks(p); err == nil {
+			p = r
+		}
+		resolved[p] = role
+	}
+	w := newRSSWatcher("/proc", resolved, every)
 	go w.loop()
 	return w
 }
 
-func newRSSWatcher(procDir, exe, launcher string, every time.Duration) *rssWatcher {
+func newRSSWatcher(procDir string, exes map[string]string, every time.Duration) *rssWatcher {
 	return &rssWatcher{
-		procDir:  procDir,
-		exe:      exe,
-		launcher: launcher,
-		every:    every,
-		stop:     make(chan struct{}),
-		done:     make(chan struct{}),
-		peaks:    map[int]int64{},
-		skip:     map[int]bool{},
+		procDir: procDir,
+		exes:    exes,
+		every:   every,
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+		peaks:   map[string]map[int]int64{},
+		skip:    map[int]bool{},
 	}
 }
 
@@ -61,7 +73,9 @@ func (w *rssWatcher) loop() {
 	}
 }
 
-// scan reads the high-water mark of every matching process once.
+// scan reads the high-water mark of every watched process once. A process that runs a watched executable is read
+// again at every scan, under the role of whatever it runs then: a fork of the engine becomes a provider when it
+// execs, and exec resets the mark.
 func (w *rssWatcher) scan() {
 	entries, err := os.ReadDir(w.procDir)
 	if err != nil {
@@ -76,15 +90,10 @@ func (w *rssWatcher) scan() {
 		}
 		dir := filepath.Join(w.procDir, e.Name())
 		exe, err := os.Readlink(filepath.Join(dir, "exe"))
-		if err != nil {
-			if _, seen := w.peaks[pid]; !seen {
-				w.skip[pid] = true // kernel thread, or gone: nothing to read
-			}
-			continue
-		}
-		if exe != w.exe {
-			if exe != w.launcher {
-				w.skip[pid] = true
+		role, watched := w.exes[exe]
+		if err != nil || !watched {
+			if err == nil || !w.seenLocked(pid) {
+				w.skip[pid] = true // another program, a kernel thread, or gone before it was seen
 			}
 			continue
 		}
@@ -92,28 +101,49 @@ func (w *rssWatcher) scan() {
 		if err != nil {
 			continue // exited between the two reads; the last value read stands
 		}
-		if kb, ok := statusKiB(status, "VmHWM"); ok && kb > w.peaks[pid] {
-			w.peaks[pid] = kb
+		kb, ok := statusKiB(status, "VmHWM")
+		if !ok {
+			continue
+		}
+		if w.peaks[role] == nil {
+			w.peaks[role] = map[int]int64{}
+		}
+		if kb > w.peaks[role][pid] {
+			w.peaks[role][pid] = kb
 		}
 	}
 }
 
-// Stop ends the watch after one last scan and returns the highest peak of any one process (KiB) and how many
-// processes ran the executable.
-func (w *rssWatcher) Stop() (peakKiB int64, processes int) {
+func (w *rssWatcher) seenLocked(pid int) bool {
+	for _, pids := range w.peaks {
+		if _, ok := pids[pid]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// Stop ends the watch after one last scan and returns what it saw, by role.
+func (w *rssWatcher) Stop() map[string]peakRSS {
 	close(w.stop)
 	<-w.done
 	w.scan()
 	return w.result()
 }
 
-func (w *rssWatcher) result() (peakKiB int64, processes int) {
+func (w *rssWatcher) result() map[string]peakRSS {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for _, kb := range w.peaks {
-		peakKiB = max(peakKiB, kb)
+	out := map[string]peakRSS{}
+	for role, pids := range w.peaks {
+		var p peakRSS
+		for _, kb := range pids {
+			p.KiB = max(p.KiB, kb)
+		}
+		p.Processes = len(pids)
+		out[role] = p
 	}
-	return peakKiB, len(w.peaks)
+	return out
 }
 
 // statusKiB reads a "Name:   1234 kB" line of /proc/<pid>/status.
