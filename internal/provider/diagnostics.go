@@ -38,7 +38,7 @@ const (
 	reseedEphemeral reseedSteps = "Set refresh_token (or the BIPSYNC_REFRESH_TOKEN environment variable) to the new refresh " +
 		"token and run again. A new seed starts a new chain in the token store; the dead chain's record is left alone."
 	reseedGrant reseedSteps = "Set refresh_token_wo to the new refresh token and increase refresh_token_wo_version (or, " +
-		"without write-only support, change refresh_token), then apply. The grant exchanges the new seed in one apply."
+		"without write-only support, change seed_refresh_token), then apply. The grant exchanges the new seed in one apply."
 )
 
 // reauthCauses explains each reason Bipsync gives for refusing a refresh token.

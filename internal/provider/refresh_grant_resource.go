@@ -235,6 +235,12 @@ func (r *refreshGrantResource) ModifyPlan(ctx context.Context, req resource.Modi
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	if rotatedAt, ds := state.RotatedAt.ValueRFC3339Time(); !ds.HasError() && rotateBefore >= expiresAt.Sub(rotatedAt) {
+		resp.Diagnostics.AddAttributeWarning(path.Root("rotate_before"), "Bipsync Rotation Window Covers The Token Lifetime",
+			fmt.Sprintf("rotate_before (%s) is at least the access token's lifetime (%s), so every apply rotates the chain. "+
+				"Lower rotate_before below the lifetime (Bipsync issues 1-hour tokens; the default is 15m).",
+				rotateBefore, expiresAt.Sub(rotatedAt).Round(time.Second)))
+	}
 	if now.Add(rotateBefore).Before(expiresAt) {
 		return
 	}
