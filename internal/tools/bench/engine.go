@@ -166,6 +166,9 @@ func (e *engine) run(ctx context.Context, w *workspace, sub string, rest ...stri
 	cmd := exec.CommandContext(ctx, e.bin, args...)
 	cmd.Dir = w.dir
 	cmd.Env = w.env
+	// On interrupt, let the engine stop its provider processes and release the state lock, as Ctrl-C would.
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 10 * time.Second
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if e.verbose != nil {
