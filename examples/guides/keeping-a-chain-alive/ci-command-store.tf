@@ -1,0 +1,16 @@
+# The same configuration serves a workstation and CI: the CI job chooses the
+# command store through the environment (see the workflow above), so this
+# block names no store at all.
+provider "bipsync" {
+  client = "acme"
+}
+
+variable "bipsync_refresh_token" {
+  type      = string
+  sensitive = true
+  ephemeral = true
+}
+
+ephemeral "bipsync_access_token" "api" {
+  refresh_token = var.bipsync_refresh_token
+}

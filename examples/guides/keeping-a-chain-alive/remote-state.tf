@@ -1,0 +1,26 @@
+# The chain lives in state: the backend must lock (two applies at once would
+# both rotate the chain) and encrypt, and only the pipeline should read it.
+terraform {
+  backend "s3" {
+    bucket       = "acme-terraform-state"
+    key          = "bipsync/reporting.tfstate"
+    region       = "eu-west-2"
+    encrypt      = true
+    use_lockfile = true
+  }
+}
+
+provider "bipsync" {
+  client = "acme"
+}
+
+variable "bipsync_seed" {
+  type      = string
+  sensitive = true
+  ephemeral = true
+}
+
+resource "bipsync_refresh_grant" "reporting" {
+  refresh_token_wo         = var.bipsync_seed
+  refresh_token_wo_version = 1
+}
