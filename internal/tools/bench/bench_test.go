@@ -15,6 +15,8 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+
+	"github.com/bipsync/terraform-provider-bipsync/internal/tools/internal/tfcli"
 )
 
 func TestParseGoBench(t *testing.T) {
@@ -354,5 +356,43 @@ func TestParseOnly(t *testing.T) {
 		if !slices.Equal(got, tt.want) || (err != nil) != tt.wantErr {
 			t.Errorf("parseOnly(%q): got %v, %v; want %v, error %t", tt.in, got, err, tt.want, tt.wantErr)
 		}
+	}
+}
+
+// TestRun_Smoke drives the cached engine through a small overhead and scale run: the provider and the floor build,
+// the dev_overrides configuration works, the fake counts the exchanges and the watcher finds the provider
+// processes. It skips when the engine is not cached (it is never built from a test) and with -short.
+func TestRun_Smoke(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("drives a real engine")
+	}
+	cache, err := tfcli.DefaultCacheDir(os.Getenv)
+	if err != nil {
+		t.Skip(err)
+	}
+	if _, err := os.Stat(tfcli.TofuPath(cache)); err != nil && os.Getenv(tfcli.TofuEnv) == "" {
+		t.Skipf("no cached OpenTofu (run go run ./internal/tools/engine): %v", err)
+	}
+	o := options{engine: "tofu", rounds: 1, scaleRounds: 1, chains: 5, latency: 10 * time.Millisecond,
+		dueSlack: 20 * time.Second, only: map[string]bool{"overhead": true, "scale": true}}
+	var out, log strings.Builder
+	if err := run(context.Background(), o, &out, &log); err != nil {
+		t.Fatalf("run: %v\n%s", err, log.String())
+	}
+	report := out.String()
+	for _, want := range []string{
+		"| OpenTofu 1.12.6",
+		"The Bipsync runs made 2.0 exchanges per round",
+		"| 5 grants ",
+		"| 5 ephemeral tokens ",
+		"| 5 in every run ",
+	} {
+		if !strings.Contains(report, want) {
+			t.Errorf("report lacks %q:\n%s", want, report)
+		}
+	}
+	if strings.Contains(report, "| 0.0 MiB") {
+		t.Errorf("a peak RSS of 0: the watcher found no provider process:\n%s", report)
 	}
 }

@@ -51,7 +51,11 @@ func (b *bench) exchanges(ctx context.Context, w io.Writer) error {
 		if err != nil {
 			return err
 		}
-		row(fmt.Sprintf("%d ephemeral token(s) on one chain: first plan + apply", n), 1, got, 1)
+		name := "1 ephemeral token: first plan + apply"
+		if n > 1 {
+			name = fmt.Sprintf("%d ephemeral tokens on one chain: first plan + apply", n)
+		}
+		row(name, 1, got, 1)
 		if n == 10 {
 			if got, err = count(planApply(ws)); err != nil {
 				return err
