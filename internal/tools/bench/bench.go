@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -103,7 +104,7 @@ func moduleRoot(ctx context.Context) (string, error) {
 	}
 	gomod := strings.TrimSpace(string(out))
 	if gomod == "" || gomod == os.DevNull {
-		return "", fmt.Errorf("run the benchmark inside the provider's module")
+		return "", errors.New("run the benchmark inside the provider's module")
 	}
 	return filepath.Dir(gomod), nil
 }
@@ -152,7 +153,8 @@ func (b *bench) workspace(name string, p provider, cfg tfConfig, f *fake, seeds 
 	return newWorkspace(dir, cfg.hcl(), seeds, engineEnv(os.Environ(), cliConfig, extra...))
 }
 
-// planApply runs `plan -out`, then applies that plan, as CI does: two provider processes, each with its own walk.
+// planApply runs `plan -out`, then applies that plan, as CI does: two engine commands, each starting provider
+// processes of its own, so whatever one walk leaves for the next crosses a process boundary.
 func (b *bench) planApply(ctx context.Context, w *workspace) (plan, apply timing, err error) {
 	if plan, err = b.eng.run(ctx, w, "plan", "-out=tfplan"); err != nil {
 		return plan, timing{}, err

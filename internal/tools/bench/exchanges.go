@@ -106,7 +106,8 @@ func (b *bench) exchanges(ctx context.Context, w io.Writer) error {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "### Token exchanges per run")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Counted by the fake server. Each run is `plan -out`, then `apply` of that plan (two provider processes).")
+	fmt.Fprintln(w, "Counted by the fake server. Each run is `plan -out`, then `apply` of that plan: two engine commands, so "+
+		"the token store or the state carries the chain from one provider process to the next.")
 	fmt.Fprintln(w)
 	t.write(w)
 	return nil

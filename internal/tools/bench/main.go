@@ -7,6 +7,7 @@
 //
 //	go run ./internal/tools/bench                     # or: make bench
 //	go run ./internal/tools/bench -engine terraform -rounds 9
+//	go run ./internal/tools/bench -only scale -profile /tmp/prof   # then: go tool pprof -top /tmp/prof/bipsync/*/*.pprof
 //
 // Progress goes to stderr, the report to stdout. Nothing leaves the machine: the fake listens on 127.0.0.1 and
 // the engine needs no init (the provider comes from dev_overrides, terraform_data is built in).
@@ -55,7 +56,7 @@ func main() {
 	flag.StringVar(&only, "only", strings.Join(sections, ","), "comma-separated sections to run: "+strings.Join(sections, ", "))
 	flag.BoolVar(&o.keep, "keep", false, "keep the working directories (their path is printed)")
 	flag.BoolVar(&o.verbose, "v", false, "copy the engine's output to stderr")
-	flag.StringVar(&o.profileDir, "profile", "", "write a CPU profile of every provider process into DIR/{bipsync,floor}/<run>/ (the provider is built from ./internal/tools/bench/profiled); merge runs with go tool pprof -top DIR/bipsync/*/*.pprof")
+	flag.StringVar(&o.profileDir, "profile", "", "write a CPU profile of every provider process into `DIR`/{bipsync,floor}/<run>/ (the provider is built from ./internal/tools/bench/profiled); merge runs with go tool pprof -top DIR/bipsync/*/*.pprof")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run ./internal/tools/bench [flags]\n\n"+
 			"Builds the provider and a do-nothing floor provider, drives a real engine against an in-process fake\n"+
