@@ -43,8 +43,8 @@ var stubProviders = map[string]string{
 	"http":    "hashicorp/http",
 }
 
-// repoRoot is the module root, two levels above this package.
-func repoRoot(t *testing.T) string {
+// exampleRepoRoot is the module root, two levels above this package.
+func exampleRepoRoot(t *testing.T) string {
 	t.Helper()
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
@@ -56,16 +56,6 @@ func repoRoot(t *testing.T) string {
 	return root
 }
 
-// isOpenTofu tells whether the engine is OpenTofu, which reads .tofu files and the encryption block.
-func isOpenTofu(t *testing.T, engine string) bool {
-	t.Helper()
-	out, err := exec.Command(engine, "version").Output()
-	if err != nil {
-		t.Fatalf("%s version: %v", engine, err)
-	}
-	return bytes.Contains(out, []byte("OpenTofu"))
-}
-
 // TestExamples_validate runs `validate` on every example file on its own, as a reader would copy it: the bipsync
 // provider built from this tree, and stand-ins for the third-party providers, installed with dev_overrides. A file
 // without a required_providers block gets one for bipsync/bipsync. `.tofu` files (OpenTofu-only syntax) are
@@ -73,15 +63,13 @@ func isOpenTofu(t *testing.T, engine string) bool {
 // the engine or the provider warn is a bad example.
 func TestExamples_validate(t *testing.T) {
 	t.Parallel()
-	accPreCheck(t)
-	engine := os.Getenv("TF_ACC_TERRAFORM_PATH")
-	tofu := isOpenTofu(t, engine)
-	root := repoRoot(t)
+	engine := currentEngine(t)
+	root := exampleRepoRoot(t)
 
 	bin := t.TempDir()
-	goBuild(t, root, filepath.Join(bin, "terraform-provider-bipsync"), ".")
+	goBuildExample(t, root, filepath.Join(bin, "terraform-provider-bipsync"), ".")
 	stub := filepath.Join(t.TempDir(), "stubprovider")
-	goBuild(t, root, stub, "./internal/provider/testdata/stubprovider")
+	goBuildExample(t, root, stub, "./internal/provider/testdata/stubprovider")
 	overrides := []string{fmt.Sprintf("    %q = %q", "bipsync/bipsync", bin)}
 	for _, name := range slices.Sorted(maps.Keys(stubProviders)) {
 		if err := os.Link(stub, filepath.Join(bin, "terraform-provider-"+name)); err != nil {
@@ -90,7 +78,7 @@ func TestExamples_validate(t *testing.T) {
 		overrides = append(overrides, fmt.Sprintf("    %q = %q", stubProviders[name], bin))
 	}
 	cliConfig := filepath.Join(t.TempDir(), "cli.tfrc")
-	writeFile(t, cliConfig, "provider_installation {\n  dev_overrides {\n"+strings.Join(overrides, "\n")+
+	writeExampleFile(t, cliConfig, "provider_installation {\n  dev_overrides {\n"+strings.Join(overrides, "\n")+
 		"\n  }\n  direct {}\n}\n")
 
 	files := exampleFiles(t, root)
@@ -100,7 +88,7 @@ func TestExamples_validate(t *testing.T) {
 	for _, rel := range files {
 		t.Run(filepath.ToSlash(rel), func(t *testing.T) {
 			t.Parallel()
-			if filepath.Ext(rel) == ".tofu" && !tofu {
+			if filepath.Ext(rel) == ".tofu" && !engine.openTofu {
 				t.Skip(".tofu files hold OpenTofu-only syntax; this engine ignores them")
 			}
 			src, err := os.ReadFile(filepath.Join(root, "examples", rel))
@@ -108,12 +96,12 @@ func TestExamples_validate(t *testing.T) {
 				t.Fatal(err)
 			}
 			dir := t.TempDir()
-			writeFile(t, filepath.Join(dir, filepath.Base(rel)), string(src))
+			writeExampleFile(t, filepath.Join(dir, filepath.Base(rel)), string(src))
 			if !bytes.Contains(src, []byte("required_providers")) {
-				writeFile(t, filepath.Join(dir, "required_providers.tf"),
+				writeExampleFile(t, filepath.Join(dir, "required_providers.tf"),
 					"terraform {\n  required_providers {\n    bipsync = {\n      source = \"bipsync/bipsync\"\n    }\n  }\n}\n")
 			}
-			validate(t, engine, cliConfig, dir)
+			validateExample(t, engine.path, cliConfig, dir)
 		})
 	}
 }
@@ -121,11 +109,10 @@ func TestExamples_validate(t *testing.T) {
 // TestExamples_format checks that the examples are formatted as `tofu fmt` (or `terraform fmt`) writes them.
 func TestExamples_format(t *testing.T) {
 	t.Parallel()
-	accPreCheck(t)
-	engine := os.Getenv("TF_ACC_TERRAFORM_PATH")
-	root := repoRoot(t)
+	engine := currentEngine(t)
+	root := exampleRepoRoot(t)
 	for _, d := range exampleDirs {
-		cmd := exec.Command(engine, "fmt", "-check", "-diff", "-recursive", filepath.Join(root, "examples", d))
+		cmd := exec.Command(engine.path, "fmt", "-check", "-diff", "-recursive", filepath.Join(root, "examples", d))
 		cmd.Env = append(os.Environ(), "CHECKPOINT_DISABLE=1")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Errorf("examples/%s is not formatted (run make fmt): %v\n%s", d, err, out)
@@ -183,7 +170,7 @@ func awsHelper(t *testing.T, failWith string) (argv []string, dir string) {
 	if err := os.WriteFile(filepath.Join(bin, "aws"), []byte(fakeAWS), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	script := filepath.Join(repoRoot(t), "examples", "guides", "keeping-a-chain-alive", "bipsync-store-aws.sh")
+	script := filepath.Join(exampleRepoRoot(t), "examples", "guides", "keeping-a-chain-alive", "bipsync-store-aws.sh")
 	return []string{"env", "PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH"), "FAKE_AWS_DIR=" + dir,
 		"FAKE_AWS_FAIL=" + failWith, "/bin/sh", script}, dir
 }
@@ -457,8 +444,8 @@ func exampleFiles(t *testing.T, root string) []string {
 	return files
 }
 
-// validate runs `validate -json` in dir and fails on any diagnostic but the dev_overrides warning.
-func validate(t *testing.T, engine, cliConfig, dir string) {
+// validateExample runs `validate -json` in dir and fails on any diagnostic but the dev_overrides warning.
+func validateExample(t *testing.T, engine, cliConfig, dir string) {
 	t.Helper()
 	cmd := exec.Command(engine, "validate", "-json", "-no-color")
 	cmd.Dir = dir
@@ -488,10 +475,10 @@ func validate(t *testing.T, engine, cliConfig, dir string) {
 	}
 }
 
-// goBuild builds pkg into out with the user's Go build cache. TestMain points XDG_CACHE_HOME at a temporary
+// goBuildExample builds pkg into out with the user's Go build cache. TestMain points XDG_CACHE_HOME at a temporary
 // directory (the token store's default lives there), which would otherwise give go build an empty cache and a
 // cold build of every dependency.
-func goBuild(t *testing.T, root, out, pkg string) {
+func goBuildExample(t *testing.T, root, out, pkg string) {
 	t.Helper()
 	cmd := exec.Command("go", "build", "-o", out, pkg)
 	cmd.Dir = root
@@ -520,7 +507,7 @@ func userGoCache(t *testing.T) string {
 	return strings.TrimSpace(string(out))
 }
 
-func writeFile(t *testing.T, name, content string) {
+func writeExampleFile(t *testing.T, name, content string) {
 	t.Helper()
 	if err := os.WriteFile(name, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
