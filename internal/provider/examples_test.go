@@ -224,10 +224,10 @@ func TestExamples_storeHelperAWS_protocol(t *testing.T) {
 	}
 }
 
-// TestExamples_storeHelperAWS runs the guide's helper as the provider's command store, end to end: the first
+// TestAccExamples_storeHelperAWS runs the guide's helper as the provider's command store, end to end: the first
 // plan and apply exchange the chain once and create the secret, a second run reuses the stored token, and the
 // secret holds only the encrypted record.
-func TestExamples_storeHelperAWS(t *testing.T) {
+func TestAccExamples_storeHelperAWS(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	argv, awsDir := awsHelper(t, "")
