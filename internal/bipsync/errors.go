@@ -330,6 +330,9 @@ func (s scrubber) text(t string) string {
 func (s scrubber) field(t string) string {
 	// Scrub before cutting: a cut through a secret would leave a prefix that no longer matches it.
 	t = s.text(strings.ToValidUTF8(t, "\uFFFD"))
+	if !utf8.ValidString(t) {
+		return redacted // a secret matched part of a character; real secrets are ASCII, so keep nothing
+	}
 	if len(t) > maxField {
 		cut := maxField
 		for cut > 0 && !utf8.RuneStart(t[cut]) {

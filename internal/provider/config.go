@@ -59,7 +59,7 @@ func baseURLFromTenant(tenant string) string {
 // hosts (local fakes and proxies), because the token request carries the refresh token and the client secret.
 func normalizeBaseURL(s string) (string, error) {
 	u, err := url.Parse(s)
-	if err != nil || u.Scheme == "" || u.Host == "" {
+	if err != nil || u.Scheme == "" || u.Hostname() == "" {
 		return "", fmt.Errorf("%q is not an absolute URL: use a form like https://acme-api.bipsync.com", s)
 	}
 	switch {

@@ -61,6 +61,8 @@ func TestNormalizeBaseURL(t *testing.T) {
 		{in: "acme-api.bipsync.com", err: "not an absolute URL"},
 		{in: "", err: "not an absolute URL"},
 		{in: "https://", err: "not an absolute URL"},
+		{in: "https://:", err: "not an absolute URL"},
+		{in: "https://:443/x", err: "not an absolute URL"},
 	} {
 		got, err := normalizeBaseURL(tc.in)
 		switch {
