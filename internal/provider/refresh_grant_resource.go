@@ -177,8 +177,9 @@ func (r *refreshGrantResource) Schema(_ context.Context, _ resource.SchemaReques
 
 func (r *refreshGrantResource) ConfigValidators(_ context.Context) []resource.ConfigValidator {
 	return []resource.ConfigValidator{
-		resourcevalidator.ExactlyOneOf(path.MatchRoot("refresh_token_wo"), path.MatchRoot("seed_refresh_token")),
-		resourcevalidator.RequiredTogether(path.MatchRoot("refresh_token_wo"), path.MatchRoot("refresh_token_wo_version")),
+		// The seed is needed only to create the grant or re-seed it, so neither input is required on every run: the
+		// chain lives in state, and a consumed seed need not be kept (ModifyPlan asks for one when it is needed).
+		resourcevalidator.Conflicting(path.MatchRoot("refresh_token_wo"), path.MatchRoot("seed_refresh_token")),
 	}
 }
 
@@ -186,6 +187,17 @@ func (r *refreshGrantResource) ConfigValidators(_ context.Context) []resource.Co
 // seed_refresh_token on purpose: the CLI quotes the source line of an attribute's diagnostic, which would print a
 // seed written inline in the configuration on every plan (framework-validators' PreferWriteOnlyAttribute does that).
 func (r *refreshGrantResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	var wo types.String
+	var version types.Int64
+	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("refresh_token_wo"), &wo)...)
+	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("refresh_token_wo_version"), &version)...)
+	if !wo.IsNull() && version.IsNull() {
+		// Without a version the grant could never tell a new write-only seed from the one it already consumed.
+		resp.Diagnostics.AddAttributeError(path.Root("refresh_token_wo_version"), "Missing Bipsync Seed Version",
+			"refresh_token_wo needs refresh_token_wo_version: the grant reads the write-only seed only when the version "+
+				"changes (write-only values are never stored, so they cannot be compared). Set refresh_token_wo_version = 1, "+
+				"and increase it whenever you set a new seed.")
+	}
 	if !req.ClientCapabilities.WriteOnlyAttributesAllowed {
 		return
 	}
@@ -206,19 +218,25 @@ func (r *refreshGrantResource) Configure(_ context.Context, req resource.Configu
 // ModifyPlan plans rotations and checks the chain's life. It never calls Bipsync: a plan cannot save state, so an
 // exchange here would revoke the chain in state and keep its successor nowhere.
 func (r *refreshGrantResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
-	if req.Plan.Raw.IsNull() || req.State.Raw.IsNull() || r.data == nil {
-		return // destroy, create, or provider not configured (nothing to check against)
+	if req.Plan.Raw.IsNull() {
+		return // destroy
 	}
 	var plan, state refreshGrantModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
-	if resp.Diagnostics.HasError() {
+	if req.State.Raw.IsNull() {
+		requireSeed(ctx, req.Config, &plan, "Creating the grant", &resp.Diagnostics)
 		return
+	}
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() || r.data == nil {
+		return // provider not configured: nothing to check against
 	}
 	now := r.data.now()
 	reseed := seedChanged(&plan, &state)
 
-	if !reseed {
+	if reseed {
+		requireSeed(ctx, req.Config, &plan, "Re-seeding the grant (refresh_token_wo_version changed)", &resp.Diagnostics)
+	} else {
 		checkChainLife(&state, now, &resp.Diagnostics)
 		checkScopeWidening(ctx, &plan, &state, &resp.Diagnostics)
 		if resp.Diagnostics.HasError() {
@@ -350,9 +368,23 @@ func (r *refreshGrantResource) seedFromConfig(ctx context.Context, config tfsdk.
 }
 
 // seedChanged tells whether the configuration re-seeds the chain: a new refresh_token_wo_version, or a new
-// seed_refresh_token.
+// seed_refresh_token. Removing either is not a re-seed: the chain in state goes on.
 func seedChanged(plan, state *refreshGrantModel) bool {
-	return !plan.RefreshTokenWOVersion.Equal(state.RefreshTokenWOVersion) || !plan.SeedRefreshToken.Equal(state.SeedRefreshToken)
+	return (!plan.RefreshTokenWOVersion.IsNull() && !plan.RefreshTokenWOVersion.Equal(state.RefreshTokenWOVersion)) ||
+		(!plan.SeedRefreshToken.IsNull() && !plan.SeedRefreshToken.Equal(state.SeedRefreshToken))
+}
+
+// requireSeed fails a plan that needs a seed and has none, before anything is exchanged.
+func requireSeed(ctx context.Context, config tfsdk.Config, plan *refreshGrantModel, what string, diags *diag.Diagnostics) {
+	var wo types.String
+	diags.Append(config.GetAttribute(ctx, path.Root("refresh_token_wo"), &wo)...)
+	if !wo.IsNull() || !plan.SeedRefreshToken.IsNull() {
+		return
+	}
+	diags.AddAttributeError(path.Root("refresh_token_wo"), "Missing Bipsync Refresh Token",
+		what+" needs a seed: set refresh_token_wo (with refresh_token_wo_version) or seed_refresh_token to a refresh token "+
+			"from the authorization code grant. Once the grant exists, later runs may leave the seed unset: the chain lives in "+
+			"state.")
 }
 
 // checkChainLife fails a plan once the chain is past its lifetime (an exchange can only fail), and warns within

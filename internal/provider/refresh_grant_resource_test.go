@@ -455,7 +455,7 @@ func TestAccRefreshGrant_expiredChainFailsAtPlan(t *testing.T) {
 	}
 }
 
-// TestAccRefreshGrant_seedInputs checks the seed arguments: exactly one of the two, the version with the write-only
+// TestAccRefreshGrant_seedInputs checks the seed arguments: not both, one to create, the version with the write-only
 // seed, and no empty seed. None of these reaches Bipsync.
 func TestAccRefreshGrant_seedInputs(t *testing.T) {
 	t.Parallel()
@@ -480,7 +480,7 @@ resource "bipsync_refresh_grant" "g" {
   seed_refresh_token       = "also-a-seed"
 }`,
 				ConfigVariables: vars,
-				ExpectError:     words("Exactly one of these attributes must be configured: [refresh_token_wo,seed_refresh_token]"),
+				ExpectError:     words("These attributes cannot be configured together: [refresh_token_wo,seed_refresh_token]"),
 			},
 			{
 				Config: withVar + `
@@ -488,7 +488,7 @@ resource "bipsync_refresh_grant" "g" {
   scopes = ["read"]
 }`,
 				ConfigVariables: vars,
-				ExpectError:     words("Exactly one of these attributes must be configured: [refresh_token_wo,seed_refresh_token]"),
+				ExpectError:     words("Missing Bipsync Refresh Token"),
 			},
 			{
 				Config: withVar + `
@@ -496,7 +496,7 @@ resource "bipsync_refresh_grant" "g" {
   refresh_token_wo = var.seed
 }`,
 				ConfigVariables: vars,
-				ExpectError:     words("These attributes must be configured together: [refresh_token_wo,refresh_token_wo_version]"),
+				ExpectError:     words("Missing Bipsync Seed Version"),
 			},
 			{
 				Config: withVar + `
@@ -1022,4 +1022,52 @@ func TestRefreshGrant_checkScopeWidening(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestAccRefreshGrant_seedNeededOnlyToCreate shows that a consumed seed need not be kept: later runs, rotations
+// included, work from the chain in state with no seed in the configuration, and only a re-seed asks for one again.
+func TestAccRefreshGrant_seedNeededOnlyToCreate(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	withoutSeed := f.providerBlock() + `
+resource "bipsync_refresh_grant" "g" {
+  refresh_token_wo_version = 1
+}
+`
+	resource.UnitTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: f.factories(),
+		Steps: []resource.TestStep{
+			{
+				Config:          grantConfig(f, 1),
+				ConfigVariables: seedVars(f.seed()),
+			},
+			{
+				PreConfig:         func() { f.ledger.expect(1, "create")() },
+				Config:            withoutSeed,
+				ConfigPlanChecks:  resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+				ConfigStateChecks: []statecheck.StateCheck{statecheck.ExpectKnownValue(grantAddr, attrPath("access_token"), f.liveAccessToken())},
+			},
+			{
+				PreConfig: func() {
+					f.ledger.expect(0, "run without the seed")()
+					f.clock.Advance(50 * time.Minute)
+				},
+				Config: withoutSeed,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(grantAddr, plancheck.ResourceActionUpdate),
+				}},
+				ConfigStateChecks: []statecheck.StateCheck{statecheck.ExpectKnownValue(grantAddr, attrPath("access_token"), f.liveAccessToken())},
+			},
+			{
+				PreConfig: func() { f.ledger.expect(1, "rotation without the seed")() },
+				Config: f.providerBlock() + `
+resource "bipsync_refresh_grant" "g" {
+  refresh_token_wo_version = 2
+}
+`,
+				ExpectError: words("Missing Bipsync Refresh Token"),
+			},
+		},
+		CheckDestroy: func(*terraform.State) error { f.ledger.expect(0, "re-seed without a seed")(); return nil },
+	})
 }
