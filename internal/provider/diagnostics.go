@@ -37,8 +37,9 @@ type reseedSteps string
 const (
 	reseedEphemeral reseedSteps = "Set refresh_token (or the BIPSYNC_REFRESH_TOKEN environment variable) to the new refresh " +
 		"token and run again. A new seed starts a new chain in the token store; the dead chain's record is left alone."
-	reseedGrant reseedSteps = "Set refresh_token_wo to the new refresh token and increase refresh_token_wo_version (or, " +
-		"without write-only support, change seed_refresh_token), then apply. The grant exchanges the new seed in one apply."
+	reseedGrant reseedSteps = "Set refresh_token_wo to the new refresh token and, if the grant already exists, increase " +
+		"refresh_token_wo_version (without write-only support, set seed_refresh_token instead), then apply. The grant " +
+		"exchanges the new seed in one apply."
 )
 
 // reauthCauses explains each reason Bipsync gives for refusing a refresh token.
@@ -131,7 +132,13 @@ func reauthDetail(err error, clientID string, steps reseedSteps) string {
 			what = reauthCauses[bipsync.CauseInvalid]
 		}
 	}
-	return what + "\n\nThe refresh chain cannot be used again; a person must authorize anew:\n" +
+	next := "The refresh chain cannot be used again; a person must authorize anew:"
+	if cause == bipsync.CauseNotLinked || cause == bipsync.CauseUndecryptable {
+		// Bipsync refuses these before looking at the chain, so nothing was consumed: fixing the input may be enough.
+		next = "Bipsync consumed nothing: if the right value is at hand (the application's client_id, or the seed copied " +
+			"again whole), use it and run again. Otherwise a person must authorize anew:"
+	}
+	return what + "\n\n" + next + "\n" +
 		"1. Run the authorization code grant (with PKCE) for client " + clientID + " in a browser, consenting to every scope " +
 		"this configuration asks for, to get a new refresh token.\n" +
 		"2. " + string(steps) + facts(err)
@@ -163,7 +170,9 @@ func facts(err error) string {
 	if be.Attempts > 1 {
 		fmt.Fprintf(&b, "\nAttempts: %d", be.Attempts)
 	}
-	if be.StatusCode == 0 && be.Err != nil {
+	// With a status too: a 200 that is not a token answer, a body over the cap or a redirect's target tell a proxy's
+	// login page or a wrong base_url apart. The client's causes are fixed texts or scrubbed of secrets.
+	if be.Err != nil {
 		fmt.Fprintf(&b, "\nCause: %v", be.Err)
 	}
 	return b.String()
