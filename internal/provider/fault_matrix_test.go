@@ -121,13 +121,13 @@ func faultCases() []faultCase {
 				w.f.server.InjectFault(bipsynctest.Fault{Kind: bipsynctest.FaultDelay, Delay: 2 * time.Second})
 			},
 			requests: 1,
-			want:     summaryWith(summaryOutcomeUnknown, "request sent, no answer"),
+			want:     summaryWith(summaryOutcomeUnknown, "Cause: Post", "context deadline exceeded"),
 		},
 		{name: "connection dropped before processing", inject: kind(bipsynctest.FaultCloseBeforeProcessing), requests: 1,
-			want: summaryWith(summaryOutcomeUnknown, "request sent, no answer")},
+			want: summaryWith(summaryOutcomeUnknown, "Cause: Post", "EOF")},
 		{
 			name: "exchange processed, answer dropped", inject: kind(bipsynctest.FaultDropAfterProcessing), requests: 1,
-			want: summaryWith(summaryOutcomeUnknown, "request sent, no answer"), consumed: true,
+			want: summaryWith(summaryOutcomeUnknown, "Cause: Post", "EOF"), consumed: true,
 			lostBecause: "server rotated, answer never arrived",
 		},
 		{name: "200 with a non-JSON body", inject: kind(bipsynctest.FaultNonJSON200), requests: 1,
@@ -145,7 +145,7 @@ func faultCases() []faultCase {
 				w.f.server.InjectFault(bipsynctest.Fault{Kind: bipsynctest.FaultRedirect, Location: w.trap.URL + bipsynctest.TokenPath})
 			},
 			requests: 1,
-			want:     summaryWith(summaryOutcomeUnknown, "HTTP status: 307"),
+			want:     summaryWith(summaryOutcomeUnknown, "HTTP status: 307", "Cause: redirect to", "not followed"),
 		},
 		{name: "league invalid_grant: Token has been revoked", inject: league(400, bodyRevoked), requests: 1,
 			want: summaryWith(summaryReauth, "has been revoked", "Hint: Token has been revoked")},
@@ -359,16 +359,17 @@ func TestAccFaultMatrix(t *testing.T) {
 			for _, kind := range []string{"ephemeral", "grant"} {
 				t.Run(fc.name+"/"+kind, func(t *testing.T) {
 					t.Parallel()
-					res := &faultResult{}
+					res := &faultResult{outcome: describeOutcome(fc, fc.requests), chain: expectedChain(fc)}
 					mu.Lock()
 					results[fc.name+"/"+kind] = res
 					mu.Unlock()
+					// resource.UnitTest ends a failing test with t.FailNow: record the failure on the way out.
+					defer func() { res.failed = t.Failed() }()
 					if kind == "ephemeral" {
 						runEphemeralFault(t, fc, res)
 					} else {
 						runGrantFault(t, fc, res)
 					}
-					res.failed = t.Failed()
 				})
 			}
 		}
@@ -417,6 +418,14 @@ func describeOutcome(fc faultCase, requests int) string {
 	return summary + " (" + plural(requests) + ")"
 }
 
+// expectedChain is the table's chain cell.
+func expectedChain(fc faultCase) string {
+	if fc.consumed {
+		return "lost (" + fc.lostBecause + "): " + faultFollowUp + " says " + summaryReauth
+	}
+	return "intact: " + faultFollowUp + " succeeded"
+}
+
 // checkFaultLog asserts the request counts of the faulted step and that no consumed refresh token was sent again,
 // except by the follow-up run of a chain the fault consumed (the honest "Token has been revoked").
 func checkFaultLog(t *testing.T, fc faultCase, w *faultWorld, marks *requestMarks, res *faultResult) {
@@ -438,21 +447,18 @@ func checkFaultLog(t *testing.T, fc faultCase, w *faultWorld, marks *requestMark
 		t.Errorf("replays of the consumed refresh token: got log indexes %v (follow-up run starts at %d); want exactly one, "+
 			"in the follow-up run", again, to)
 	}
-	if fc.consumed {
-		res.chain = "lost (" + fc.lostBecause + "): " + faultFollowUp + " says " + summaryReauth
-	} else {
-		res.chain = "intact: " + faultFollowUp + " succeeded"
-	}
 	if n := w.hits.Load(); n != 0 {
 		t.Errorf("requests at the redirect target: got %d; want 0 (redirects are never followed)", n)
 	}
 }
 
+// runEphemeralFault opens the ephemeral token in plan-only runs: a plan opens it (and exchanges) as an apply would,
+// and without state there is nothing to destroy, which keeps the matrix fast.
 func runEphemeralFault(t *testing.T, fc faultCase, res *faultResult) {
 	w := newFaultWorld(t, fc.tls)
 	f := w.f
-	vars := config.Variables{"seed": config.StringVariable(f.seed())}
-	good := faultEphemeralConfig(w.providerBlock("", fc.extra))
+	seed := f.seed()
+	vars := config.Variables{"seed": config.StringVariable(seed)}
 	var marks requestMarks
 
 	faulted := resource.TestStep{
@@ -464,44 +470,40 @@ func runEphemeralFault(t *testing.T, fc faultCase, res *faultResult) {
 		Config:                   faultEphemeralConfig(w.providerBlock(w.faultBaseURL(t, fc), fc.extra)),
 		ConfigVariables:          vars,
 		ProtoV6ProviderFactories: w.factories(false),
+		PlanOnly:                 true,
+		ExpectNonEmptyPlan:       true,
 		ExpectError:              fc.want,
 	}
 	faultExchanges, followExchanges := 0, 1
 	if fc.consumed || fc.want == nil {
 		faultExchanges = 1
 	}
+	if fc.want == nil {
+		followExchanges = 0 // the token the faulted run got is reused
+	}
 	followUp := resource.TestStep{
 		PreConfig: func() {
 			f.ledger.expect(faultExchanges, "faulted run")()
 			marks.set(&marks.followUp, f)
 		},
-		Config:                   good,
+		Config:                   faultEphemeralConfig(w.providerBlock("", fc.extra)),
 		ConfigVariables:          vars,
 		ProtoV6ProviderFactories: w.factories(true),
-		ConfigStateChecks:        []statecheck.StateCheck{f.echoToken("echo.t")},
+		PlanOnly:                 true,
+		ExpectNonEmptyPlan:       true,
 	}
-	if fc.want == nil {
-		faulted.ConfigStateChecks = []statecheck.StateCheck{f.echoToken("echo.t")}
-		followExchanges = 0 // the token the faulted run got is reused
-	}
-	steps := []resource.TestStep{faulted, followUp}
 	if fc.consumed {
-		steps[1].ConfigStateChecks = nil
-		steps[1].ExpectError = summaryWith(summaryReauth, "Hint: Token has been revoked")
+		followUp.ExpectError = summaryWith(summaryReauth, "Hint: Token has been revoked")
 		followExchanges = 0
-		// Without the dead chain's consumer, so that the final destroy does not open it again.
-		steps = append(steps, resource.TestStep{
-			Config:                   w.providerBlock("", fc.extra),
-			ProtoV6ProviderFactories: w.factories(true),
-		})
 	}
-	resource.UnitTest(t, resource.TestCase{
-		Steps: steps,
-		CheckDestroy: func(*terraform.State) error {
-			f.ledger.expect(followExchanges, faultFollowUp)()
-			return nil
-		},
-	})
+	resource.UnitTest(t, resource.TestCase{Steps: []resource.TestStep{faulted, followUp}})
+	f.ledger.expect(followExchanges, faultFollowUp)()
+	if !fc.consumed {
+		// The chain goes on from the head the store holds.
+		if head := f.head(seed); head == seed || !f.server.RefreshTokenLive(head) {
+			t.Error("chain head in the store after the next run: still the seed, or not live at the fake; want the live new head")
+		}
+	}
 	checkFaultLog(t, fc, w, &marks, res)
 }
 
@@ -565,4 +567,54 @@ func runGrantFault(t *testing.T, fc faultCase, res *faultResult) {
 		},
 	})
 	checkFaultLog(t, fc, w, &marks, res)
+}
+
+// envKnownGaps runs the tests of reported gaps, which fail until the gap is fixed.
+const envKnownGaps = "BIPSYNC_TEST_KNOWN_GAPS"
+
+func knownGap(t *testing.T, gap string) {
+	t.Helper()
+	if v, _ := lookupEnv(envKnownGaps); v == "" {
+		t.Skipf("reported gap, fails until fixed (set %s=1 to run): %s", envKnownGaps, gap)
+	}
+}
+
+// TestAccFaultMatrix_newHeadWithoutAccessToken: the server rotated the chain and answered 200 with the new refresh
+// token but no access token (a broken front end could do that). The answer arrived and carried the chain's only live
+// head, so invariant 1 says it must be saved; the run may still fail for want of an access token, but the next run
+// must go on from the saved head.
+func TestAccFaultMatrix_newHeadWithoutAccessToken(t *testing.T) {
+	t.Parallel()
+	knownGap(t, "internal/bipsync drops a 200's refresh_token when access_token is missing, so the rotated chain is lost")
+	w := newFaultWorld(t, false)
+	f := w.f
+	seed := f.seed()
+	vars := config.Variables{"seed": config.StringVariable(seed)}
+	cfg := faultEphemeralConfig(w.providerBlock("", nil))
+	resource.UnitTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: w.factories(true),
+		Steps: []resource.TestStep{
+			{
+				PreConfig: func() {
+					// What the server did: consume the seed and issue a new head, which the answer carries alone.
+					next := f.seed()
+					f.server.RevokeChain(seed)
+					f.server.InjectFault(bipsynctest.Fault{Kind: bipsynctest.FaultStatus, Status: http.StatusOK,
+						Header: http.Header{"Content-Type": {"application/json; charset=UTF-8"}},
+						Body:   `{"token_type":"Bearer","expires_in":3600,"refresh_token":"` + next + `"}`})
+				},
+				Config:             cfg,
+				ConfigVariables:    vars,
+				PlanOnly:           true,
+				ExpectNonEmptyPlan: true,
+				ExpectError:        words(summaryOutcomeUnknown),
+			},
+			{
+				Config:             cfg,
+				ConfigVariables:    vars,
+				PlanOnly:           true,
+				ExpectNonEmptyPlan: true,
+			},
+		},
+	})
 }
