@@ -150,6 +150,7 @@ func (b *bench) workspace(name string, p provider, cfg tfConfig, f *fake, seeds 
 		cfg = tfConfig{}
 		seeds = nil
 	}
+	extra = append(extra, b.opts.env...)
 	return newWorkspace(dir, cfg.hcl(), seeds, engineEnv(os.Environ(), cliConfig, extra...))
 }
 
@@ -176,6 +177,9 @@ func (b *bench) writeHeader(w io.Writer, took time.Duration) {
 	t.add("Engine", fmt.Sprintf("%s %s (`-engine %s`)", b.eng.name, b.eng.version, b.opts.engine))
 	t.add("Run", fmt.Sprintf("%s, took %s", time.Now().UTC().Format("2006-01-02 15:04 MST"), took.Round(time.Second)))
 	t.add("Load average at start (1, 5, 15 min)", b.load)
+	if len(b.opts.env) > 0 {
+		t.add("Extra environment (-env)", "`"+b.opts.env.String()+"`")
+	}
 	if b.opts.profileDir != "" {
 		t.add("Provider build", "**profiled** (CPU profiles in "+b.opts.profileDir+"; timings include the profiler)")
 	}

@@ -37,6 +37,20 @@ type options struct {
 	keep        bool
 	verbose     bool
 	profileDir  string
+	env         envList
+}
+
+// envList collects repeated -env flags.
+type envList []string
+
+func (e *envList) String() string { return strings.Join(*e, " ") }
+
+func (e *envList) Set(kv string) error {
+	if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+		return fmt.Errorf("%q: want KEY=VALUE", kv)
+	}
+	*e = append(*e, kv)
+	return nil
 }
 
 // sections are the parts of the report, in order.
@@ -56,6 +70,7 @@ func main() {
 	flag.StringVar(&only, "only", strings.Join(sections, ","), "comma-separated sections to run: "+strings.Join(sections, ", "))
 	flag.BoolVar(&o.keep, "keep", false, "keep the working directories (their path is printed)")
 	flag.BoolVar(&o.verbose, "v", false, "copy the engine's output to stderr")
+	flag.Var(&o.env, "env", "extra `KEY=VALUE` for every engine command and so every provider, floor included (repeatable), e.g. TF_LOG_SDK_FRAMEWORK=off")
 	flag.StringVar(&o.profileDir, "profile", "", "write a CPU profile of every provider process into `DIR`/{bipsync,floor}/<run>/ (the provider is built from ./internal/tools/bench/profiled); merge runs with go tool pprof -top DIR/bipsync/*/*.pprof")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: go run ./internal/tools/bench [flags]\n\n"+
