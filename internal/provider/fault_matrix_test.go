@@ -21,16 +21,16 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/echoprovider"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
-	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 
 	"github.com/bipsync/terraform-provider-bipsync/internal/bipsynctest"
 )
 
 // The fault matrix walks every misbehaviour of the token endpoint the fake can produce, for both consumers of a
-// chain: the ephemeral bipsync_access_token (chain in the token store, fault on the first exchange) and
-// bipsync_refresh_grant (chain in state, fault on a rotation). Each fault is one test case through the engine: the
-// faulted run must end with the right diagnostic (or retry and succeed where that is safe), and the next run shows
+// chain: the ephemeral bipsync_access_token (chain in the token store) and bipsync_refresh_grant (chain in state). Each
+// fault is one test case through the engine, met at the chain's first exchange (of the seed); the rows marked "at
+// rotation" meet it at the second, to show that the head kept in the store or in state survives a failed rotation.
+// The faulted run must end with the right diagnostic (or retry and succeed where that is safe), and the next run shows
 // whether the chain survived. The request log proves that no refresh token the server consumed was sent again by the
 // provider on its own.
 
@@ -53,6 +53,9 @@ type faultCase struct {
 	consumed bool
 	// lostBecause says, for a consumed chain, why the provider cannot have the new head.
 	lostBecause string
+	// rotation meets the fault at the chain's second exchange, after a first one succeeded: the head the store or the
+	// state holds must survive a failed rotation. Other rows meet it at the first exchange, of the seed.
+	rotation bool
 }
 
 // faultWorld is one test case's fake server and clock, and a host that must never see a request.
@@ -167,6 +170,13 @@ func faultCases() []faultCase {
 			want: summaryWith(summaryRejected, "OAuth error: unsupported_grant_type")},
 		{name: "league 8: 401 invalid_request, refresh token invalid", inject: league(401, bodyLeague8), requests: 1,
 			want: summaryWith(summaryReauth, "has been revoked")},
+		{name: "at rotation: connection dropped before processing", inject: kind(bipsynctest.FaultCloseBeforeProcessing),
+			requests: 1, rotation: true, want: summaryWith(summaryOutcomeUnknown, "Cause: Post", "EOF")},
+		{
+			name: "at rotation: exchange processed, answer dropped", inject: kind(bipsynctest.FaultDropAfterProcessing),
+			requests: 1, rotation: true, want: summaryWith(summaryOutcomeUnknown, "Cause: Post", "EOF"), consumed: true,
+			lostBecause: "server rotated, answer never arrived",
+		},
 	}
 }
 
@@ -452,6 +462,10 @@ func checkFaultLog(t *testing.T, fc faultCase, w *faultWorld, marks *requestMark
 	}
 }
 
+// rotationDelay puts the first exchange's access token inside both consumers' renewal margin (min_validity and
+// rotate_before, 15 minutes of a 1-hour token), so the next run exchanges the chain again.
+const rotationDelay = 50 * time.Minute
+
 // runEphemeralFault opens the ephemeral token in plan-only runs: a plan opens it (and exchanges) as an apply would,
 // and without state there is nothing to destroy, which keeps the matrix fast.
 func runEphemeralFault(t *testing.T, fc faultCase, res *faultResult) {
@@ -459,10 +473,26 @@ func runEphemeralFault(t *testing.T, fc faultCase, res *faultResult) {
 	f := w.f
 	seed := f.seed()
 	vars := config.Variables{"seed": config.StringVariable(seed)}
+	good := faultEphemeralConfig(w.providerBlock("", fc.extra))
 	var marks requestMarks
-
+	var steps []resource.TestStep
+	var firstHead string
+	if fc.rotation {
+		steps = append(steps, resource.TestStep{
+			Config:                   good,
+			ConfigVariables:          vars,
+			ProtoV6ProviderFactories: w.factories(true),
+			PlanOnly:                 true,
+			ExpectNonEmptyPlan:       true,
+		})
+	}
 	faulted := resource.TestStep{
 		PreConfig: func() {
+			if fc.rotation {
+				f.ledger.expect(1, "first exchange")()
+				firstHead = f.head(seed)
+				f.clock.Advance(rotationDelay)
+			}
 			f.ledger.reset()
 			marks.set(&marks.fault, f)
 			w.arm(fc)
@@ -484,9 +514,15 @@ func runEphemeralFault(t *testing.T, fc faultCase, res *faultResult) {
 	followUp := resource.TestStep{
 		PreConfig: func() {
 			f.ledger.expect(faultExchanges, "faulted run")()
+			if fc.rotation && fc.want != nil {
+				// A failed exchange leaves the record alone: the store still holds the head it held before.
+				if head := f.head(seed); head != firstHead {
+					t.Error("chain head in the store after the failed rotation: changed; want the head from before")
+				}
+			}
 			marks.set(&marks.followUp, f)
 		},
-		Config:                   faultEphemeralConfig(w.providerBlock("", fc.extra)),
+		Config:                   good,
 		ConfigVariables:          vars,
 		ProtoV6ProviderFactories: w.factories(true),
 		PlanOnly:                 true,
@@ -496,17 +532,20 @@ func runEphemeralFault(t *testing.T, fc faultCase, res *faultResult) {
 		followUp.ExpectError = summaryWith(summaryReauth, "Hint: Token has been revoked")
 		followExchanges = 0
 	}
-	resource.UnitTest(t, resource.TestCase{Steps: []resource.TestStep{faulted, followUp}})
+	steps = append(steps, faulted, followUp)
+	resource.UnitTest(t, resource.TestCase{Steps: steps})
 	f.ledger.expect(followExchanges, faultFollowUp)()
 	if !fc.consumed {
 		// The chain goes on from the head the store holds.
-		if head := f.head(seed); head == seed || !f.server.RefreshTokenLive(head) {
-			t.Error("chain head in the store after the next run: still the seed, or not live at the fake; want the live new head")
+		if head := f.head(seed); head == seed || head == firstHead || !f.server.RefreshTokenLive(head) {
+			t.Error("chain head in the store after the next run: not a new head, or not live at the fake; want the live new head")
 		}
 	}
 	checkFaultLog(t, fc, w, &marks, res)
 }
 
+// runGrantFault meets the fault when the grant is created (the seed's exchange), or for rotation rows when an apply
+// rotates the chain kept in state.
 func runGrantFault(t *testing.T, fc faultCase, res *faultResult) {
 	w := newFaultWorld(t, fc.tls)
 	f := w.f
@@ -516,17 +555,21 @@ func runGrantFault(t *testing.T, fc faultCase, res *faultResult) {
 	liveAccess := statecheck.ExpectKnownValue(grantAddr, tfjsonpath.New("access_token"), f.liveAccessToken())
 	liveHead := statecheck.ExpectKnownValue(grantAddr, tfjsonpath.New("refresh_token"), f.liveRefreshToken())
 
-	created := resource.TestStep{
-		Config:                   good,
-		ConfigVariables:          vars,
-		ProtoV6ProviderFactories: w.factories(true),
-		ConfigStateChecks:        []statecheck.StateCheck{liveAccess, liveHead},
+	var steps []resource.TestStep
+	if fc.rotation {
+		steps = append(steps, resource.TestStep{
+			Config:                   good,
+			ConfigVariables:          vars,
+			ProtoV6ProviderFactories: w.factories(true),
+		})
 	}
 	faulted := resource.TestStep{
-		// 50 minutes on, the access token is inside rotate_before (15m): the apply rotates, and meets the fault.
 		PreConfig: func() {
-			f.ledger.expect(1, "create")()
-			f.clock.Advance(50 * time.Minute)
+			if fc.rotation {
+				f.ledger.expect(1, "create")()
+				f.clock.Advance(rotationDelay)
+			}
+			f.ledger.reset()
 			marks.set(&marks.fault, f)
 			w.arm(fc)
 		},
@@ -541,13 +584,13 @@ func runGrantFault(t *testing.T, fc faultCase, res *faultResult) {
 	}
 	followUp := resource.TestStep{
 		PreConfig: func() {
-			f.ledger.expect(faultExchanges, "faulted rotation")()
+			f.ledger.expect(faultExchanges, "faulted run")()
 			marks.set(&marks.followUp, f)
 		},
 		Config:                   good,
 		ConfigVariables:          vars,
 		ProtoV6ProviderFactories: w.factories(true),
-		// The failed rotation left the prior state, whose head is still live: this run rotates it.
+		// After a failed rotation the prior state, whose head is still live, is what this run rotates.
 		ConfigStateChecks: []statecheck.StateCheck{liveAccess, liveHead},
 	}
 	switch {
@@ -557,15 +600,11 @@ func runGrantFault(t *testing.T, fc faultCase, res *faultResult) {
 		followExchanges = 0
 	case fc.want == nil:
 		faulted.ConfigStateChecks = []statecheck.StateCheck{liveAccess, liveHead}
-		followExchanges = 0 // rotated in the faulted run; nothing is due
+		followExchanges = 0 // exchanged in the faulted run; nothing is due
 	}
-	resource.UnitTest(t, resource.TestCase{
-		Steps: []resource.TestStep{created, faulted, followUp},
-		CheckDestroy: func(*terraform.State) error {
-			f.ledger.expect(followExchanges, faultFollowUp)()
-			return nil
-		},
-	})
+	steps = append(steps, faulted, followUp)
+	resource.UnitTest(t, resource.TestCase{Steps: steps})
+	f.ledger.expect(followExchanges, faultFollowUp)()
 	checkFaultLog(t, fc, w, &marks, res)
 }
 
