@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 )
 
 // posixPerms says whether mode bits mean anything here. Windows reports synthetic modes (0666/0777) and keeps
@@ -61,8 +60,10 @@ func (s *fileStore) Describe() string { return "file store in " + s.dir }
 func (s *fileStore) recPath(key Key) string  { return filepath.Join(s.dir, string(key)+".rec") }
 func (s *fileStore) lockPath(key Key) string { return filepath.Join(s.dir, string(key)+".lock") }
 
-// tmpPattern names Save's temporary files, so that the next lock holder can find those a crashed Save left.
-func tmpPattern(key Key) string { return string(key) + ".rec.*.tmp" }
+// tmpPath is where Save writes before renaming over the record. One fixed name per chain is enough, because only the
+// holder of the chain's lock saves it; it also lets the next lock holder clear what a crashed Save left with one
+// remove instead of listing the directory, which cost more as the store grew.
+func (s *fileStore) tmpPath(key Key) string { return filepath.Join(s.dir, string(key)+".rec.tmp") }
 
 func (s *fileStore) Lock(ctx context.Context, key Key) (func() error, error) {
 	if err := checkKeyCtx(ctx, key); err != nil {
@@ -74,23 +75,8 @@ func (s *fileStore) Lock(ctx context.Context, key Key) (func() error, error) {
 	}
 	// Holding the lock, no cooperating Save for this chain is in flight, so any temporary file is debris of a
 	// process that died mid-save. Failing to remove one is harmless: it is sealed and never read.
-	s.removeTemps(key)
+	os.Remove(s.tmpPath(key))
 	return unlock, nil
-}
-
-// removeTemps removes the temporary files of key's Saves. It lists the directory rather than globbing, since
-// the directory name itself may hold glob metacharacters.
-func (s *fileStore) removeTemps(key Key) {
-	entries, err := os.ReadDir(s.dir)
-	if err != nil {
-		return
-	}
-	prefix, suffix := string(key)+".rec.", ".tmp"
-	for _, e := range entries {
-		if n := e.Name(); strings.HasPrefix(n, prefix) && strings.HasSuffix(n, suffix) {
-			os.Remove(filepath.Join(s.dir, n))
-		}
-	}
 }
 
 func (s *fileStore) Load(ctx context.Context, key Key, seed string) (*Record, error) {
@@ -137,18 +123,17 @@ func (s *fileStore) Save(ctx context.Context, key Key, seed string, rec *Record)
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(s.dir, s.recPath(key), tmpPattern(key), data)
+	return writeFileAtomic(s.dir, s.recPath(key), s.tmpPath(key), data)
 }
 
 // writeFileAtomic replaces path with data so that a crash at any point leaves either the old file or the new
 // one: write a private temporary file in the same directory, fsync it, rename it over path, fsync the directory
 // so the rename itself is on disk.
-func writeFileAtomic(dir, path, pattern string, data []byte) (err error) {
-	f, err := os.CreateTemp(dir, pattern) // 0600
+func writeFileAtomic(dir, path, tmp string, data []byte) (err error) {
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("save token store record: %w", err)
 	}
-	tmp := f.Name()
 	defer func() {
 		if err != nil {
 			f.Close()

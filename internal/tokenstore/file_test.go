@@ -463,8 +463,8 @@ func TestFileStore_LockRemovesStaleTemps(t *testing.T) {
 	t.Parallel()
 	st, dir := newTestFileStore(t)
 	key, other := testKey(testSeed), testKey("other")
-	stale := filepath.Join(dir, string(key)+".rec.12345.tmp")
-	foreign := filepath.Join(dir, string(other)+".rec.12345.tmp")
+	stale := filepath.Join(dir, string(key)+".rec.tmp")
+	foreign := filepath.Join(dir, string(other)+".rec.tmp")
 	for _, p := range []string{stale, foreign} {
 		if err := os.WriteFile(p, []byte("partial"), 0o600); err != nil {
 			t.Fatal(err)
