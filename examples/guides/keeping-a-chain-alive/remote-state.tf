@@ -14,10 +14,13 @@ provider "bipsync" {
   client = "acme"
 }
 
+# Given only to the run that creates the grant, or re-seeds it with a higher
+# refresh_token_wo_version; every other run leaves it unset.
 variable "bipsync_seed" {
   type      = string
   sensitive = true
   ephemeral = true
+  default   = null
 }
 
 resource "bipsync_refresh_grant" "reporting" {

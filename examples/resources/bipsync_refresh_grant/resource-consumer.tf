@@ -13,6 +13,7 @@ variable "bipsync_seed" {
   type      = string
   sensitive = true
   ephemeral = true
+  default   = null
 }
 
 resource "bipsync_refresh_grant" "reporting" {

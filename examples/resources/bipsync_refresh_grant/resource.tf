@@ -1,12 +1,19 @@
-# A refresh token from the authorization code grant. The grant reads it when
-# it is created and when refresh_token_wo_version changes; in between, the
-# chain's current refresh token lives in state. It is write-only, so it is
-# never stored, but every run must still give it a value (for example
-# TF_VAR_bipsync_seed from a secret manager).
+# The seed: a refresh token from the authorization code grant. The grant
+# exchanges it when it is created, and again only when
+# refresh_token_wo_version changes (a re-seed). Every other run, rotations
+# included, works from the chain's current refresh token in state, so the
+# seed may be left unset: Bipsync has consumed it, and there is nothing to
+# keep. It is write-only, so it is never stored in plan or state.
+#
+# A pipeline sets TF_VAR_bipsync_seed (from its secret store) only for the
+# plan and apply that create or re-seed the grant, and leaves it unset on
+# every other run. A plan that creates or re-seeds without a seed fails
+# before any exchange ("Missing Bipsync Refresh Token").
 variable "bipsync_seed" {
   type      = string
   sensitive = true
   ephemeral = true
+  default   = null
 }
 
 resource "bipsync_refresh_grant" "reporting" {
