@@ -99,8 +99,8 @@ func (r *refreshGrantResource) Schema(_ context.Context, _ resource.SchemaReques
 				Sensitive: true,
 				MarkdownDescription: "Seed refresh token from the authorization code grant, write-only: never stored in plan or " +
 					"state, and it accepts ephemeral values. Read only when the grant is created or `refresh_token_wo_version` " +
-					"changes. Requires Terraform 1.11 or OpenTofu 1.11 or later. Exactly one of `refresh_token_wo` and " +
-					"`seed_refresh_token` must be set.",
+					"changes: it is needed only to create or re-seed the grant, and later runs may leave it unset (the chain " +
+					"lives in state). Requires Terraform 1.11 or OpenTofu 1.11 or later. Conflicts with `seed_refresh_token`.",
 			},
 			"refresh_token_wo_version": schema.Int64Attribute{
 				Optional: true,
@@ -112,7 +112,7 @@ func (r *refreshGrantResource) Schema(_ context.Context, _ resource.SchemaReques
 				Optional:  true,
 				Sensitive: true,
 				MarkdownDescription: "Seed refresh token, for engines without write-only attributes. **Stored in state and plan** " +
-					"(sensitive). Changing it re-seeds the chain. Prefer `refresh_token_wo`. It is not named `refresh_token` " +
+					"(sensitive). Setting it to a new value re-seeds the chain; removing it does not. Prefer `refresh_token_wo`. It is not named `refresh_token` " +
 					"because that attribute holds the current chain head, which every rotation replaces.",
 			},
 			"scopes": schema.SetAttribute{
@@ -378,8 +378,8 @@ func seedChanged(plan, state *refreshGrantModel) bool {
 func requireSeed(ctx context.Context, config tfsdk.Config, plan *refreshGrantModel, what string, diags *diag.Diagnostics) {
 	var wo types.String
 	diags.Append(config.GetAttribute(ctx, path.Root("refresh_token_wo"), &wo)...)
-	if !wo.IsNull() || !plan.SeedRefreshToken.IsNull() {
-		return
+	if wo.IsUnknown() || plan.SeedRefreshToken.IsUnknown() || wo.ValueString() != "" || plan.SeedRefreshToken.ValueString() != "" {
+		return // a seed, or one known only at apply
 	}
 	diags.AddAttributeError(path.Root("refresh_token_wo"), "Missing Bipsync Refresh Token",
 		what+" needs a seed: set refresh_token_wo (with refresh_token_wo_version) or seed_refresh_token to a refresh token "+
