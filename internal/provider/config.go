@@ -60,7 +60,8 @@ func baseURLFromTenant(tenant string) string {
 func normalizeBaseURL(s string) (string, error) {
 	u, err := url.Parse(s)
 	if err != nil || u.Scheme == "" || u.Hostname() == "" {
-		return "", fmt.Errorf("%q is not an absolute URL: use a form like https://acme-api.bipsync.com", s)
+		// The value is not repeated: a URL that does not parse may still carry a password.
+		return "", errors.New("the value is not an absolute URL: use a form like https://acme-api.bipsync.com")
 	}
 	switch {
 	case u.User != nil:
