@@ -387,6 +387,9 @@ func (c *Client) attempt(ctx context.Context, op string, body []byte, contentTyp
 		tr, err := decodeTokenResponse(data, op == OpRefresh)
 		if err != nil {
 			e.Err = err
+			if op == OpRefresh {
+				e.newHead = refreshTokenOf(data)
+			}
 			return nil, e, false
 		}
 		tok := &Token{

@@ -40,6 +40,19 @@ type Error struct {
 
 	class           errClass
 	retryAfterGiven bool
+	// newHead is the refresh token of a 2xx refresh answer that was unusable otherwise. It is never printed.
+	newHead string
+}
+
+// RescuedRefreshToken returns the new refresh token of a refresh answer that carried one but was unusable otherwise
+// (no valid access token, token type or expiry). Bipsync rotated the chain and revoked the old head, so the caller
+// must keep this one: it is the chain now.
+func RescuedRefreshToken(err error) (string, bool) {
+	var e *Error
+	if errors.As(err, &e) && e.newHead != "" {
+		return e.newHead, true
+	}
+	return "", false
 }
 
 // errClass is what the client knows about a failure. Errors built outside this package (tests of callers) leave it

@@ -103,6 +103,16 @@ func decodeTokenResponse(data []byte, requireRefresh bool) (tokenResponse, error
 	return tr, nil
 }
 
+// refreshTokenOf returns the refresh_token of a JSON object body, or "".
+func refreshTokenOf(data []byte) string {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(data, &m) != nil {
+		return ""
+	}
+	rt, _ := jsonString(m["refresh_token"])
+	return rt
+}
+
 func isJSONNull(raw json.RawMessage) bool {
 	return string(bytes.TrimSpace(raw)) == "null"
 }

@@ -29,6 +29,7 @@ const (
 	summaryStoreUnreadable = "Unreadable Bipsync Token Store Record"
 	summaryStoreError      = "Bipsync Token Store Error"
 	summaryCertificate     = "Untrusted Bipsync TLS Certificate"
+	summaryIncomplete      = "Bipsync Token Answer Incomplete"
 )
 
 // reseedSteps says how a user starts a new chain for one kind of consumer, once they hold a new refresh token.
@@ -62,7 +63,12 @@ func tokenErrorDiagnostic(err error, clientID string, steps reseedSteps) (summar
 	var conflict *tokensource.ScopeConflictError
 	var saveErr *tokensource.SaveError
 	var storeErr *tokensource.StoreError
+	var incomplete *tokensource.IncompleteAnswerError
 	switch {
+	case errors.As(err, &incomplete):
+		return summaryIncomplete, "Bipsync exchanged the refresh token, so the old one is revoked, but its answer had no " +
+			"usable access token. The new refresh token was kept in the " + incomplete.Kept + ", so the chain is intact: " +
+			"run again, and the next use exchanges it." + facts(err)
 	case bipsync.NeedsReauthorization(err):
 		return summaryReauth, reauthDetail(err, clientID, steps)
 	case bipsync.IsInvalidClient(err):

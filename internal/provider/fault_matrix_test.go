@@ -608,23 +608,12 @@ func runGrantFault(t *testing.T, fc faultCase, res *faultResult) {
 	checkFaultLog(t, fc, w, &marks, res)
 }
 
-// envKnownGaps runs the tests of reported gaps, which fail until the gap is fixed.
-const envKnownGaps = "BIPSYNC_TEST_KNOWN_GAPS"
-
-func knownGap(t *testing.T, gap string) {
-	t.Helper()
-	if v, _ := lookupEnv(envKnownGaps); v == "" {
-		t.Skipf("reported gap, fails until fixed (set %s=1 to run): %s", envKnownGaps, gap)
-	}
-}
-
 // TestAccFaultMatrix_newHeadWithoutAccessToken: the server rotated the chain and answered 200 with the new refresh
 // token but no access token (a broken front end could do that). The answer arrived and carried the chain's only live
 // head, so invariant 1 says it must be saved; the run may still fail for want of an access token, but the next run
 // must go on from the saved head.
 func TestAccFaultMatrix_newHeadWithoutAccessToken(t *testing.T) {
 	t.Parallel()
-	knownGap(t, "internal/bipsync drops a 200's refresh_token when access_token is missing, so the rotated chain is lost")
 	w := newFaultWorld(t, false)
 	f := w.f
 	seed := f.seed()
@@ -646,7 +635,7 @@ func TestAccFaultMatrix_newHeadWithoutAccessToken(t *testing.T) {
 				ConfigVariables:    vars,
 				PlanOnly:           true,
 				ExpectNonEmptyPlan: true,
-				ExpectError:        words(summaryOutcomeUnknown),
+				ExpectError:        words(summaryIncomplete),
 			},
 			{
 				Config:             cfg,

@@ -281,11 +281,9 @@ func (r *refreshGrantResource) Create(ctx context.Context, req resource.CreateRe
 	id := make([]byte, 16)
 	_, _ = rand.Read(id)
 	plan.ID = types.StringValue(hex.EncodeToString(id))
-	r.exchange(ctx, &tokenstore.Record{RefreshToken: seed}, &plan, &resp.Diagnostics)
-	if resp.Diagnostics.HasError() {
-		return
+	if r.exchange(ctx, &tokenstore.Record{RefreshToken: seed}, &plan, &resp.Diagnostics, false) {
+		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 	}
-	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 
 // Read trusts state: Bipsync has no endpoint that checks a refresh token without consuming it.
@@ -310,11 +308,10 @@ func (r *refreshGrantResource) Update(ctx context.Context, req resource.UpdateRe
 		return
 	}
 	plan.ID = state.ID
-	r.exchange(ctx, prev, &plan, &resp.Diagnostics)
-	if resp.Diagnostics.HasError() {
-		return // the prior state stays: it still holds the chain head if nothing was consumed
+	// Without a new head the prior state stays: it still holds the chain head if nothing was consumed.
+	if r.exchange(ctx, prev, &plan, &resp.Diagnostics, true) {
+		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 	}
-	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 
 // Delete forgets the chain: Bipsync has no revocation endpoint. The refresh token in state stays valid at Bipsync
@@ -323,11 +320,14 @@ func (r *refreshGrantResource) Delete(_ context.Context, _ resource.DeleteReques
 }
 
 // exchange runs the one exchange path and writes the result into m. It runs to completion (bounded) even if the
-// apply is cancelled: once Bipsync answers, the old head is revoked and the answer is the only chain there is.
-func (r *refreshGrantResource) exchange(ctx context.Context, prev *tokenstore.Record, m *refreshGrantModel, diags *diag.Diagnostics) {
+// apply is cancelled: once Bipsync answers, the old head is revoked and the answer is the only chain there is. It
+// reports whether m holds a new chain head that must be written to state, which is also the case when Bipsync
+// rotated without a usable access token. Then an update fails but keeps the head; a create only warns, because a
+// failed create is tainted, and replacing it would exchange the spent seed again and lose the chain.
+func (r *refreshGrantResource) exchange(ctx context.Context, prev *tokenstore.Record, m *refreshGrantModel, diags *diag.Diagnostics, update bool) bool {
 	if r.data == nil {
 		diags.AddError("Unconfigured Bipsync Provider", "This is a bug in the Bipsync provider: please report it.")
-		return
+		return false
 	}
 	ctx = maskSecrets(ctx, prev.RefreshToken, r.data.clientSecret)
 	var scopes []string
@@ -337,17 +337,32 @@ func (r *refreshGrantResource) exchange(ctx context.Context, prev *tokenstore.Re
 	bctx, cancel := r.data.source.Detach(ctx)
 	defer cancel()
 	next, err := r.data.source.Exchange(bctx, prev, scopes)
-	if err != nil {
+	if next == nil {
 		addTokenError(diags, err, r.data.client.ClientID(), reseedGrant)
-		return
+		return false
 	}
-	tflog.Info(ctx, "rotated bipsync refresh chain", map[string]any{"id": m.ID.ValueString()})
+	if err != nil {
+		detail := "Bipsync exchanged the refresh token, so the old one is revoked, but its answer had no usable access " +
+			"token. The new refresh token is kept in state with an expired access_token, so the next apply rotates the " +
+			"chain from it; run it."
+		if update {
+			diags.AddError(summaryIncomplete, detail+facts(err))
+		} else {
+			diags.AddWarning(summaryIncomplete, detail+" Resources in this run that use access_token got an empty value."+facts(err))
+		}
+	}
+	tflog.Info(ctx, "rotated bipsync refresh chain", map[string]any{"id": m.ID.ValueString(), "access_token_received": err == nil})
 	m.AccessToken = types.StringValue(next.AccessToken)
 	m.TokenType = types.StringValue(next.TokenType)
-	m.ExpiresAt = timetypes.NewRFC3339TimeValue(next.AccessTokenExpiresAt.UTC())
+	expiresAt := next.AccessTokenExpiresAt
+	if err != nil {
+		expiresAt = next.RotatedAt
+	}
+	m.ExpiresAt = timetypes.NewRFC3339TimeValue(expiresAt.UTC())
 	m.RefreshToken = types.StringValue(next.RefreshToken)
 	m.RefreshTokenExpiresAt = timetypes.NewRFC3339TimeValue(r.data.source.RefreshTokenExpiry(next.RefreshTokenIssuedAt).UTC())
 	m.RotatedAt = timetypes.NewRFC3339TimeValue(next.RotatedAt.UTC())
+	return true
 }
 
 // seedFromConfig returns the seed refresh token: refresh_token_wo is only in the configuration (write-only values

@@ -27,6 +27,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+
+	"github.com/bipsync/terraform-provider-bipsync/internal/bipsynctest"
 )
 
 const grantAddr = "bipsync_refresh_grant.g"
@@ -1069,5 +1071,63 @@ resource "bipsync_refresh_grant" "g" {
 			},
 		},
 		CheckDestroy: func(*terraform.State) error { f.ledger.expect(0, "re-seed without a seed")(); return nil },
+	})
+}
+
+// TestAccRefreshGrant_rotationKeepsNewHeadOfIncompleteAnswer: Bipsync rotated the chain and answered 200 with the new
+// refresh token but no access token. The update fails, yet the new head lands in state (the old one is revoked), and
+// the next apply rotates from it.
+func TestAccRefreshGrant_rotationKeepsNewHeadOfIncompleteAnswer(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	var head, next string
+	vars := seedVars(f.seed())
+	resource.UnitTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: f.factories(),
+		Steps: []resource.TestStep{
+			{
+				Config:            grantConfig(f, 1),
+				ConfigVariables:   vars,
+				ConfigStateChecks: []statecheck.StateCheck{statecheck.ExpectKnownValue(grantAddr, attrPath("refresh_token"), capture(&head))},
+			},
+			{
+				PreConfig: func() {
+					f.clock.Advance(50 * time.Minute)
+					// What the server did: consume the head and issue a new one, which the answer carries alone.
+					next = f.seed()
+					f.server.RevokeChain(head)
+					f.server.InjectFault(bipsynctest.Fault{Kind: bipsynctest.FaultStatus, Status: http.StatusOK,
+						Header: http.Header{"Content-Type": {"application/json; charset=UTF-8"}},
+						Body:   `{"token_type":"Bearer","expires_in":3600,"refresh_token":"` + next + `"}`})
+				},
+				Config:          grantConfig(f, 1),
+				ConfigVariables: vars,
+				ExpectError:     words(summaryIncomplete),
+			},
+			{
+				PreConfig: func() {
+					f.ledger.reset()
+					if !f.server.RefreshTokenLive(next) {
+						t.Fatal("the rescued head was consumed before the follow-up run")
+					}
+				},
+				Config:          grantConfig(f, 1),
+				ConfigVariables: vars,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(grantAddr, plancheck.ResourceActionUpdate),
+				}},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(grantAddr, attrPath("access_token"), f.liveAccessToken()),
+					statecheck.ExpectKnownValue(grantAddr, attrPath("refresh_token"), f.liveRefreshToken()),
+				},
+			},
+		},
+		CheckDestroy: func(*terraform.State) error {
+			f.ledger.expect(1, "the apply after the incomplete answer, from the kept head")()
+			if f.server.RefreshTokenLive(next) {
+				t.Error("the kept head was never exchanged")
+			}
+			return nil
+		},
 	})
 }

@@ -177,6 +177,19 @@ func (e *SaveError) Error() string {
 
 func (e *SaveError) Unwrap() error { return e.Err }
 
+// IncompleteAnswerError says that Bipsync rotated the chain but its answer had no usable access token. The new
+// refresh token was kept (in Kept), so the next use exchanges it; nothing was handed out.
+type IncompleteAnswerError struct {
+	Kept string
+	Err  error
+}
+
+func (e *IncompleteAnswerError) Error() string {
+	return fmt.Sprintf("Bipsync rotated the chain but its answer had no usable access token; the new refresh token was kept in the %s: %v", e.Kept, e.Err)
+}
+
+func (e *IncompleteAnswerError) Unwrap() error { return e.Err }
+
 // StoreError wraps a failure to lock or load the store before any exchange (nothing was consumed).
 type StoreError struct {
 	Store string
@@ -290,6 +303,14 @@ func (s *Source) refreshToken(ctx context.Context, req Request) (*Result, error)
 	bctx, cancel := s.Detach(ctx)
 	defer cancel()
 	next, err := s.Exchange(bctx, rec, req.Scopes)
+	if err != nil && next != nil {
+		// Rotated, but no usable access token came with the new head: keep the head, hand out nothing.
+		if serr := s.store.Save(bctx, key, seed, next); serr != nil {
+			c.pending = next
+			return nil, &SaveError{Store: s.store.Describe(), Err: serr}
+		}
+		return nil, &IncompleteAnswerError{Kept: s.store.Describe(), Err: err}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -318,8 +339,21 @@ func (s *Source) Detach(ctx context.Context) (context.Context, context.CancelFun
 // Exchange runs one refresh exchange of prev's head and returns the chain's next record. It is the one exchange path
 // of the provider: the token store's chains and bipsync_refresh_grant's chain (kept in state) both use it. Callers
 // run it under Detach and save the result before anything uses it.
+//
+// When Bipsync rotated the chain but its answer had no usable access token, Exchange returns the next record (the
+// new head, no access token) together with the error: the caller must save it, or the chain is lost.
 func (s *Source) Exchange(ctx context.Context, prev *tokenstore.Record, scopes []string) (*tokenstore.Record, error) {
 	tok, err := s.client.Refresh(ctx, prev.RefreshToken, scopes)
+	if head, ok := bipsync.RescuedRefreshToken(err); ok {
+		now := s.now()
+		return &tokenstore.Record{
+			RefreshToken:         head,
+			RefreshTokenIssuedAt: now,
+			Scopes:               effectiveScopes(prev.Scopes, scopes),
+			RotatedAt:            now,
+			Generation:           prev.Generation + 1,
+		}, err
+	}
 	if err != nil {
 		return nil, err
 	}
