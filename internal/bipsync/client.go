@@ -387,8 +387,8 @@ func (c *Client) attempt(ctx context.Context, op string, body []byte, contentTyp
 		tr, err := decodeTokenResponse(data, op == OpRefresh)
 		if err != nil {
 			e.Err = err
-			if op == OpRefresh {
-				e.newHead = refreshTokenOf(data)
+			if rt := refreshTokenOf(data); op == OpRefresh && rt != "" {
+				e.newHead = &rescued{token: rt}
 			}
 			return nil, e, false
 		}

@@ -40,17 +40,24 @@ type Error struct {
 
 	class           errClass
 	retryAfterGiven bool
-	// newHead is the refresh token of a 2xx refresh answer that was unusable otherwise. It is never printed.
-	newHead string
+	// newHead is the refresh token of a 2xx refresh answer that was unusable otherwise. It is behind a pointer so that
+	// printing an Error by value (%v of *e) shows an address, never the token.
+	newHead *rescued
 }
+
+// rescued holds a rescued refresh token; it formats as a redaction however it is printed.
+type rescued struct{ token string }
+
+func (r *rescued) String() string   { return redacted }
+func (r *rescued) GoString() string { return redacted }
 
 // RescuedRefreshToken returns the new refresh token of a refresh answer that carried one but was unusable otherwise
 // (no valid access token, token type or expiry). Bipsync rotated the chain and revoked the old head, so the caller
 // must keep this one: it is the chain now.
 func RescuedRefreshToken(err error) (string, bool) {
 	var e *Error
-	if errors.As(err, &e) && e.newHead != "" {
-		return e.newHead, true
+	if errors.As(err, &e) && e.newHead != nil && e.newHead.token != "" {
+		return e.newHead.token, true
 	}
 	return "", false
 }

@@ -2,6 +2,7 @@ package bipsync
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -39,7 +40,11 @@ func TestClient_Refresh_rescuesNewHeadOfUnusableAnswer(t *testing.T) {
 			if !IsOutcomeUnknown(err) {
 				t.Errorf("got %v; want outcome unknown", err)
 			}
-			if s := fmt.Sprintf("%v %+v %#v", err, err, err); strings.Contains(s, head) {
+			var be *Error
+			if !errors.As(err, &be) {
+				t.Fatalf("got %T; want *Error", err)
+			}
+			if s := fmt.Sprintf("%v %+v %#v %v %+v %#v", err, err, err, *be, *be, *be); strings.Contains(s, head) {
 				t.Errorf("the error prints the new head: %s", s)
 			}
 		})
