@@ -61,6 +61,10 @@ func grantTypeValidators() []validator.String {
 	return []validator.String{stringvalidator.OneOf(string(tokensource.GrantRefreshToken), string(tokensource.GrantClientCredentials))}
 }
 
+func minValidityValidators() []validator.String {
+	return []validator.String{checkString("a duration that is not negative", validateNonNegativeDuration)}
+}
+
 func scopesValidators() []validator.Set {
 	return []validator.Set{
 		setvalidator.SizeAtLeast(1),
@@ -105,12 +109,8 @@ func accessTokenRequest(ctx context.Context, m *accessTokenModel, data *provider
 		req.Grant = tokensource.Grant(m.GrantType.ValueString())
 	}
 	if !m.MinValidity.IsNull() {
-		d, ds := m.MinValidity.ValueGoDuration()
+		d, ds := m.MinValidity.ValueGoDuration() // not negative: the schema validator checks it
 		diags.Append(ds...)
-		if d < 0 {
-			diags.AddAttributeError(path.Root("min_validity"), "Invalid Bipsync Minimum Validity",
-				"min_validity must not be negative: use a Go duration such as \"15m\".")
-		}
 		req.MinValidity = d
 	}
 	if !m.Scopes.IsNull() {

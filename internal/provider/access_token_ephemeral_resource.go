@@ -49,7 +49,7 @@ func (e *accessTokenEphemeralResource) Schema(_ context.Context, _ ephemeral.Sch
 			"grant_type":               schema.StringAttribute{Optional: true, MarkdownDescription: descGrantType, Validators: grantTypeValidators()},
 			"refresh_token":            schema.StringAttribute{Optional: true, Sensitive: true, MarkdownDescription: descRefreshToken},
 			"scopes":                   schema.SetAttribute{Optional: true, Computed: true, ElementType: types.StringType, MarkdownDescription: descScopes, Validators: scopesValidators()},
-			"min_validity":             schema.StringAttribute{Optional: true, CustomType: timetypes.GoDurationType{}, MarkdownDescription: descMinValidity},
+			"min_validity":             schema.StringAttribute{Optional: true, CustomType: timetypes.GoDurationType{}, MarkdownDescription: descMinValidity, Validators: minValidityValidators()},
 			"access_token":             schema.StringAttribute{Computed: true, Sensitive: true, MarkdownDescription: descAccessToken},
 			"token_type":               schema.StringAttribute{Computed: true, MarkdownDescription: descTokenType},
 			"expires_at":               schema.StringAttribute{Computed: true, CustomType: timetypes.RFC3339Type{}, MarkdownDescription: descExpiresAt},

@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -78,6 +80,11 @@ func normalizeBaseURL(s string) (string, error) {
 	default:
 		return "", fmt.Errorf("scheme %q is not supported: use https", u.Scheme)
 	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return "", errors.New("the port is not between 1 and 65535")
+		}
+	}
 	return strings.TrimRight(u.String(), "/"), nil
 }
 
@@ -110,6 +117,18 @@ func parseDurationIn(s string, min, max time.Duration) (time.Duration, error) {
 	return d, nil
 }
 
+// validateNonNegativeDuration checks a Go duration that may be zero but not negative.
+func validateNonNegativeDuration(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a duration: use a Go duration such as \"15m\"", s)
+	}
+	if d < 0 {
+		return fmt.Errorf("%s is negative", d)
+	}
+	return nil
+}
+
 func validateScope(s string) error {
 	if !scopePattern.MatchString(s) {
 		return fmt.Errorf("%q is not a single OAuth scope: give each scope as its own list element, without spaces, "+
@@ -126,6 +145,9 @@ func parseCommandEnv(s string) ([]string, error) {
 		var argv []string
 		if err := json.Unmarshal([]byte(s), &argv); err != nil {
 			return nil, fmt.Errorf("%s is not a JSON array of strings: %v", envTokenStoreCommand, err)
+		}
+		if slices.Contains(argv, "") {
+			return nil, fmt.Errorf("%s has an empty element: give the program and each argument as a non-empty string", envTokenStoreCommand)
 		}
 		return argv, nil
 	}

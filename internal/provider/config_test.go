@@ -63,6 +63,9 @@ func TestNormalizeBaseURL(t *testing.T) {
 		{in: "https://", err: "not an absolute URL"},
 		{in: "https://:", err: "not an absolute URL"},
 		{in: "https://:443/x", err: "not an absolute URL"},
+		{in: "https://acme-api.bipsync.com:99999", err: "port"},
+		{in: "https://acme-api.bipsync.com:0", err: "port"},
+		{in: "https://acme-api.bipsync.com:8443", want: "https://acme-api.bipsync.com:8443"},
 	} {
 		got, err := normalizeBaseURL(tc.in)
 		switch {
@@ -115,6 +118,14 @@ func TestParseCommandEnv(t *testing.T) {
 		got, err := parseCommandEnv(in)
 		if err != nil || fmt.Sprint(got) != want {
 			t.Errorf("parseCommandEnv(%q): got %v, %v; want %s", in, got, err, want)
+		}
+	}
+	if _, err := parseCommandEnv(`["helper", ""]`); err == nil {
+		t.Error("parseCommandEnv with an empty argument: got no error; want one")
+	}
+	for in, ok := range map[string]bool{"0s": true, "15m": true, "-1s": false, "soon": false} {
+		if err := validateNonNegativeDuration(in); (err == nil) != ok {
+			t.Errorf("validateNonNegativeDuration(%q): got %v; want ok=%t", in, err, ok)
 		}
 	}
 	if _, err := parseCommandEnv(`["unterminated`); err == nil {
