@@ -12,10 +12,12 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 
+	"github.com/bipsync/terraform-provider-bipsync/internal/pluginlog"
 	"github.com/bipsync/terraform-provider-bipsync/internal/tools/bench/internal/cpuprofile"
 )
 
 func main() {
+	pluginlog.QuietUnlessAsked() // as the Bipsync provider's main does
 	stop := cpuprofile.Start()
 	err := providerserver.Serve(context.Background(), newProvider, providerserver.ServeOpts{
 		// The Bipsync provider's address, so that a dev_overrides entry can point the same configuration at the floor.

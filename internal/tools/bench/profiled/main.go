@@ -10,11 +10,13 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 
+	"github.com/bipsync/terraform-provider-bipsync/internal/pluginlog"
 	"github.com/bipsync/terraform-provider-bipsync/internal/provider"
 	"github.com/bipsync/terraform-provider-bipsync/internal/tools/bench/internal/cpuprofile"
 )
 
 func main() {
+	pluginlog.QuietUnlessAsked()
 	stop := cpuprofile.Start()
 	err := providerserver.Serve(context.Background(), provider.New("profiled"), providerserver.ServeOpts{
 		Address: "registry.terraform.io/bipsync/bipsync",
