@@ -8,14 +8,15 @@ import (
 	"testing"
 )
 
-// sealPlaintext seals arbitrary bytes the way Seal does, to reach Open's checks behind authentication.
-func sealPlaintext(t *testing.T, key Key, seed string, plain []byte) []byte {
+// sealPlaintext seals arbitrary bytes under testSeed the way Seal does, to reach Open's checks behind
+// authentication.
+func sealPlaintext(t *testing.T, key Key, plain []byte) []byte {
 	t.Helper()
 	salt := make([]byte, saltSize)
 	nonce := make([]byte, nonceSize)
 	rand.Read(salt)
 	rand.Read(nonce)
-	g, err := aead(key, seed, salt)
+	g, err := aead(key, testSeed, salt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,10 +148,10 @@ func TestOpen_Corrupt(t *testing.T) {
 		{"short nonce", key, testSeed, []byte("bts1." + strings.Repeat("A", 22) + ".AAAA." + strings.Repeat("A", 40)), "bad nonce"},
 		{"short ciphertext", key, testSeed, []byte("bts1." + strings.Repeat("A", 22) + "." + strings.Repeat("A", 16) + ".AAAA"), "ciphertext too short"},
 		{"huge", key, testSeed, bytes.Repeat([]byte("A"), maxEnvelope+1), "larger than any record"},
-		{"malformed json inside", key, testSeed, sealPlaintext(t, key, testSeed, []byte(`{"v":1,"access_token":"`+testAccessToken)), "malformed record"},
-		{"wrong type inside", key, testSeed, sealPlaintext(t, key, testSeed, []byte(`{"v":1,"generation":"`+testAccessToken+`"}`)), "malformed record"},
-		{"other version inside", key, testSeed, sealPlaintext(t, key, testSeed, []byte(`{"v":2,"refresh_token":"`+testRefreshToken+`"}`)), "record version 2"},
-		{"negative generation", key, testSeed, sealPlaintext(t, key, testSeed, []byte(`{"v":1,"generation":-1}`)), "negative generation"},
+		{"malformed json inside", key, testSeed, sealPlaintext(t, key, []byte(`{"v":1,"access_token":"`+testAccessToken)), "malformed record"},
+		{"wrong type inside", key, testSeed, sealPlaintext(t, key, []byte(`{"v":1,"generation":"`+testAccessToken+`"}`)), "malformed record"},
+		{"other version inside", key, testSeed, sealPlaintext(t, key, []byte(`{"v":2,"refresh_token":"`+testRefreshToken+`"}`)), "record version 2"},
+		{"negative generation", key, testSeed, sealPlaintext(t, key, []byte(`{"v":1,"generation":-1}`)), "negative generation"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

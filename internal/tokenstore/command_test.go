@@ -20,7 +20,10 @@ func newFakeSMStore(t *testing.T) (*commandStore, string) {
 	if err != nil {
 		t.Fatalf("got NewCommand error %v; want nil", err)
 	}
-	cs := st.(*commandStore)
+	cs, ok := st.(*commandStore)
+	if !ok {
+		t.Fatalf("got NewCommand store of type %T; want *commandStore", st)
+	}
 	cs.env = helperEnviron()
 	cs.lockDir = filepath.Join(t.TempDir(), "locks")
 	return cs, smDir
@@ -111,16 +114,16 @@ func TestCommandStore_LockExcludes(t *testing.T) {
 	}
 	if u, err := cs.Lock(withTimeout(t, 30*time.Millisecond), key); !errors.Is(err, context.DeadlineExceeded) {
 		if u != nil {
-			u()
+			mustUnlock(t, u)
 		}
 		t.Fatalf("got %v; want a wait ending in context.DeadlineExceeded", err)
 	}
 	if u, err := cs.Lock(withTimeout(t, 2*time.Second), testKey("other")); err != nil {
 		t.Fatalf("another chain: got %v; want its lock at once", err)
 	} else {
-		u()
+		mustUnlock(t, u)
 	}
-	unlock()
+	mustUnlock(t, unlock)
 }
 
 func TestCommandStore_Failures(t *testing.T) {

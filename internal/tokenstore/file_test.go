@@ -20,7 +20,11 @@ func newTestFileStore(t *testing.T) (*fileStore, string) {
 	if err != nil {
 		t.Fatalf("got NewFile error %v; want nil", err)
 	}
-	return st.(*fileStore), dir
+	fst, ok := st.(*fileStore)
+	if !ok {
+		t.Fatalf("got NewFile store of type %T; want *fileStore", st)
+	}
+	return fst, dir
 }
 
 func skipPermsOnWindows(t *testing.T) {
@@ -174,7 +178,7 @@ func TestFileStore_LockFileIsPrivate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unlock()
+	defer mustUnlock(t, unlock)
 	fi, err := os.Stat(filepath.Join(dir, string(key)+".lock"))
 	if err != nil {
 		t.Fatal(err)
@@ -302,7 +306,7 @@ func TestFileStore_LockExcludesInProcess(t *testing.T) {
 		start := time.Now()
 		u, err := s.Lock(withTimeout(t, 30*time.Millisecond), key)
 		if err == nil {
-			u()
+			mustUnlock(t, u)
 			t.Fatalf("%s: got the lock while it was held; want a wait that ends with the context", name)
 		}
 		if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "waiting for token store lock") {
@@ -319,7 +323,7 @@ func TestFileStore_LockExcludesInProcess(t *testing.T) {
 	if err != nil {
 		t.Fatalf("after unlock: got %v; want the lock", err)
 	}
-	u()
+	mustUnlock(t, u)
 }
 
 func TestFileStore_UnlockIsIdempotent(t *testing.T) {
@@ -337,13 +341,13 @@ func TestFileStore_UnlockIsIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer u2()
+	defer mustUnlock(t, u2)
 	// A second call of the first unlock must not release the lock someone else now holds.
 	if err := u1(); err != nil {
 		t.Fatalf("got %v from a repeated unlock; want nil", err)
 	}
 	if u3, err := st.Lock(withTimeout(t, 30*time.Millisecond), key); err == nil {
-		u3()
+		mustUnlock(t, u3)
 		t.Fatal("got the lock after a stale unlock; want it still held by the second holder")
 	}
 }
@@ -357,7 +361,7 @@ func TestFileStore_LockRespectsContext(t *testing.T) {
 	cancel()
 	if u, err := st.Lock(cancelled, key); !errors.Is(err, context.Canceled) {
 		if u != nil {
-			u()
+			mustUnlock(t, u)
 		}
 		t.Fatalf("free lock, cancelled context: got %v; want context.Canceled", err)
 	}
@@ -366,11 +370,11 @@ func TestFileStore_LockRespectsContext(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unlock()
+	defer mustUnlock(t, unlock)
 	start := time.Now()
 	u, err := st.Lock(withTimeout(t, 20*time.Millisecond), key)
 	if u != nil {
-		u()
+		mustUnlock(t, u)
 	}
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("held lock, deadline while waiting: got %v; want context.DeadlineExceeded", err)
@@ -387,12 +391,12 @@ func TestFileStore_DifferentKeysDoNotBlock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer held()
+	defer mustUnlock(t, held)
 	other, err := st.Lock(withTimeout(t, 2*time.Second), testKey("two"))
 	if err != nil {
 		t.Fatalf("got %v; want another chain's lock at once", err)
 	}
-	other()
+	mustUnlock(t, other)
 }
 
 func TestFileStore_ConcurrentIncrementsInProcess(t *testing.T) {
@@ -438,12 +442,14 @@ func incrementLoop(ctx context.Context, s Store, key Key, seed string, n int) er
 	return nil
 }
 
-func incrementOnce(ctx context.Context, s Store, key Key, seed string) (int64, error) {
+func incrementOnce(ctx context.Context, s Store, key Key, seed string) (gen int64, err error) {
 	unlock, err := s.Lock(ctx, key)
 	if err != nil {
 		return 0, err
 	}
-	defer unlock()
+	// Unlock on every path and report its failure along with any earlier one: a lock that would not release
+	// is as much a fault of the store as a failed save.
+	defer func() { err = errors.Join(err, unlock()) }()
 	rec, err := s.Load(ctx, key, seed)
 	if err != nil {
 		return 0, err
@@ -456,7 +462,7 @@ func incrementOnce(ctx context.Context, s Store, key Key, seed string) (int64, e
 	if err := s.Save(ctx, key, seed, rec); err != nil {
 		return 0, err
 	}
-	return rec.Generation, unlock()
+	return rec.Generation, nil
 }
 
 func TestFileStore_LockRemovesStaleTemps(t *testing.T) {
@@ -474,7 +480,7 @@ func TestFileStore_LockRemovesStaleTemps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	unlock()
+	mustUnlock(t, unlock)
 	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("got %v for this chain's stale temp; want it removed", err)
 	}

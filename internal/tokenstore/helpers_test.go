@@ -18,6 +18,15 @@ const (
 
 func testKey(seed string) Key { return KeyFor(testTokenURL, testClientID, seed) }
 
+// mustUnlock releases a lock the test holds. A failed release is a failure of the store under test, so it is
+// reported, not dropped; Errorf rather than Fatal keeps it safe in a defer and lets an earlier failure stand.
+func mustUnlock(t *testing.T, unlock func() error) {
+	t.Helper()
+	if err := unlock(); err != nil {
+		t.Errorf("got unlock error %v; want nil", err)
+	}
+}
+
 func sampleRecord() *Record {
 	base := time.Date(2026, 3, 4, 5, 6, 7, 891011121, time.UTC)
 	return &Record{

@@ -28,7 +28,7 @@ func TestNoneStore(t *testing.T) {
 	}
 	if u, err := NewNone().Lock(withTimeout(t, 20*time.Millisecond), key); !errors.Is(err, context.DeadlineExceeded) {
 		if u != nil {
-			u()
+			mustUnlock(t, u)
 		}
 		t.Fatalf("second Lock: got %v; want a wait ending in context.DeadlineExceeded", err)
 	}
@@ -36,18 +36,18 @@ func TestNoneStore(t *testing.T) {
 	if err != nil {
 		t.Fatalf("another chain: got %v; want its lock at once", err)
 	}
-	other()
-	unlock()
+	mustUnlock(t, other)
+	mustUnlock(t, unlock)
 	u2, err := st.Lock(withTimeout(t, 2*time.Second), key)
 	if err != nil {
 		t.Fatalf("after unlock: got %v; want the lock", err)
 	}
-	defer u2()
+	defer mustUnlock(t, u2)
 	if err := unlock(); err != nil {
 		t.Fatalf("repeated unlock: got %v; want nil", err)
 	}
 	if u, err := st.Lock(withTimeout(t, 20*time.Millisecond), key); err == nil {
-		u()
+		mustUnlock(t, u)
 		t.Fatal("got the lock after a stale unlock; want it still held")
 	}
 }

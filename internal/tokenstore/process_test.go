@@ -92,7 +92,9 @@ func runHelper(args []string) error {
 			return err
 		}
 		fmt.Fprintln(os.Stdout, "locked")
-		io.Copy(io.Discard, os.Stdin)
+		if _, err := io.Copy(io.Discard, os.Stdin); err != nil {
+			return errors.Join(fmt.Errorf("helper: reading stdin: %w", err), unlock())
+		}
 		return unlock()
 	case "fakesm": // DIR get|put KEY: a secret manager keeping one file per key
 		return fakeSecretManager(args)
@@ -162,7 +164,7 @@ func TestFileStore_LockExcludesOtherProcess(t *testing.T) {
 	start := time.Now()
 	if u, err := st.Lock(withTimeout(t, 100*time.Millisecond), key); !errors.Is(err, context.DeadlineExceeded) {
 		if u != nil {
-			u()
+			mustUnlock(t, u)
 		}
 		t.Fatalf("while another process holds it: got %v; want a wait ending in context.DeadlineExceeded", err)
 	} else if !strings.Contains(err.Error(), "another process holds it") {
@@ -174,7 +176,7 @@ func TestFileStore_LockExcludesOtherProcess(t *testing.T) {
 	if u, err := st.Lock(withTimeout(t, 2*time.Second), testKey("other chain")); err != nil {
 		t.Fatalf("another chain: got %v; want its lock at once", err)
 	} else {
-		u()
+		mustUnlock(t, u)
 	}
 
 	stdinW.Close()
@@ -182,8 +184,10 @@ func TestFileStore_LockExcludesOtherProcess(t *testing.T) {
 	if err != nil {
 		t.Fatalf("after the helper let go: got %v; want the lock", err)
 	}
-	u()
-	io.Copy(io.Discard, out)
+	mustUnlock(t, u)
+	if _, err := io.Copy(io.Discard, out); err != nil {
+		t.Fatalf("got %v draining the helper's output; want EOF", err)
+	}
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("helper: got %v (stderr %q); want success", err, stderr.String())
 	}
@@ -209,8 +213,9 @@ func TestFileStore_CrashSafety(t *testing.T) {
 		// Save since that is where the loop spends its time.
 		line, err := out.ReadString('\n')
 		if err != nil {
-			cmd.Process.Kill()
-			cmd.Wait()
+			// Only reaping the helper: its own failure is reported below with its stderr.
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
 			t.Fatalf("kill %d: helper did not start: %v (stderr %q)", i, err, stderr.String())
 		}
 		time.Sleep(time.Duration(rng.Int64N(int64(2 * time.Millisecond))))
@@ -219,7 +224,12 @@ func TestFileStore_CrashSafety(t *testing.T) {
 		}
 		// Read to EOF before Wait, which closes the pipe; only whole lines count as acknowledged saves.
 		rest, _ := io.ReadAll(out)
-		cmd.Wait()
+		// The exit status only repeats the SIGKILL; any other error, such as a failure collecting the helper's
+		// stderr, is a failure of the test.
+		var exit *exec.ExitError
+		if err := cmd.Wait(); err != nil && !errors.As(err, &exit) {
+			t.Fatalf("kill %d: waiting for the helper: %v", i, err)
+		}
 		acked := lastWholeLine(line + string(rest))
 
 		ctx := withTimeout(t, 10*time.Second)
@@ -228,7 +238,7 @@ func TestFileStore_CrashSafety(t *testing.T) {
 			t.Fatalf("kill %d: lock after the crash: %v", i, err)
 		}
 		rec, err := st.Load(ctx, key, testSeed)
-		unlock()
+		mustUnlock(t, unlock)
 		switch {
 		case err != nil:
 			t.Fatalf("kill %d (rng seed %d): got load error %v; want the old or the new record", i, seed, err)
@@ -282,8 +292,13 @@ func fakeSecretManager(args []string) error {
 	marker := func(name string) bool { _, err := os.Stat(filepath.Join(dir, name)); return err == nil }
 	var stdin []byte
 	if op == "put" {
-		stdin, _ = io.ReadAll(os.Stdin)
-		os.WriteFile(filepath.Join(dir, "last-put"), stdin, 0o600)
+		var err error
+		if stdin, err = io.ReadAll(os.Stdin); err != nil {
+			return fmt.Errorf("fakesm: reading stdin: %w", err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "last-put"), stdin, 0o600); err != nil {
+			return fmt.Errorf("fakesm: %w", err)
+		}
 	}
 	switch {
 	case marker("FAIL"):

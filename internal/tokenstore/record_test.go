@@ -21,7 +21,7 @@ func TestRecord_FormattingRedactsSecrets(t *testing.T) {
 		"%#v value":      fmt.Sprintf("%#v", *rec),
 		"%v pointer":     fmt.Sprintf("%v", rec),
 		"%#v pointer":    fmt.Sprintf("%#v", rec),
-		"%s pointer":     fmt.Sprintf("%s", rec),
+		"%s pointer":     fmt.Sprintf("%s", rec), //nolint:staticcheck // S1025: the case under test is fmt's %s path, not String
 		"%v in struct":   fmt.Sprintf("%+v", struct{ R Record }{*rec}),
 		"%#v in struct":  fmt.Sprintf("%#v", struct{ R Record }{*rec}),
 		"slog value":     logged.String(),
