@@ -66,7 +66,7 @@ func (c *chainServer) ClientCredentials(_ context.Context, _ []string) (*bipsync
 // memStore is an in-memory Store whose operations can be made to fail.
 type memStore struct {
 	mu      sync.Mutex
-	locks   sync.Map
+	locks   map[tokenstore.Key]chan struct{} // one-slot channel per key; guarded by mu
 	recs    map[tokenstore.Key]*tokenstore.Record
 	saveErr error
 	loadErr error
@@ -75,12 +75,17 @@ type memStore struct {
 }
 
 func newMemStore() *memStore {
-	return &memStore{recs: map[tokenstore.Key]*tokenstore.Record{}, kind: "file"}
+	return &memStore{locks: map[tokenstore.Key]chan struct{}{}, recs: map[tokenstore.Key]*tokenstore.Record{}, kind: "file"}
 }
 
 func (m *memStore) Lock(ctx context.Context, key tokenstore.Key) (func() error, error) {
-	v, _ := m.locks.LoadOrStore(key, make(chan struct{}, 1))
-	ch := v.(chan struct{})
+	m.mu.Lock()
+	ch, ok := m.locks[key]
+	if !ok {
+		ch = make(chan struct{}, 1)
+		m.locks[key] = ch
+	}
+	m.mu.Unlock()
 	select {
 	case ch <- struct{}{}:
 		var once sync.Once
