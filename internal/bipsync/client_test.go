@@ -92,8 +92,8 @@ func TestNew_neverFollowsRedirects(t *testing.T) {
 	if err := c.http.CheckRedirect(nil, nil); !errors.Is(err, http.ErrUseLastResponse) {
 		t.Errorf("CheckRedirect: got %v; want http.ErrUseLastResponse", err)
 	}
-	if given.CheckRedirect(nil, nil); !followed {
-		t.Errorf("the caller's CheckRedirect was replaced; want it untouched")
+	if err := given.CheckRedirect(nil, nil); err != nil || !followed {
+		t.Errorf("the caller's CheckRedirect: got error %v, called %t; want nil, true (left untouched)", err, followed)
 	}
 }
 

@@ -132,7 +132,12 @@ func TestClient_transportFailures(t *testing.T) {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			hits.Add(1)
 			_, _ = io.ReadAll(r.Body)
-			conn, _, err := w.(http.Hijacker).Hijack()
+			hj, ok := w.(http.Hijacker)
+			if !ok {
+				t.Errorf("got ResponseWriter %T; want an http.Hijacker to drop the connection", w)
+				return
+			}
+			conn, _, err := hj.Hijack()
 			if err == nil {
 				_ = conn.Close()
 			}

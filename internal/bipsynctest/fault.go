@@ -138,13 +138,13 @@ func (f Fault) answer(w http.ResponseWriter) {
 				body = e.body()
 			}
 		}
-		if body != "" && http.Header(f.Header).Get("Content-Type") == "" {
+		if body != "" && f.Header.Get("Content-Type") == "" {
 			setLeagueErrorHeaders(h)
 		}
 		w.WriteHeader(status)
 		_, _ = w.Write([]byte(body))
 	case FaultNonJSON200:
-		if http.Header(f.Header).Get("Content-Type") == "" {
+		if f.Header.Get("Content-Type") == "" {
 			h.Set("Content-Type", "text/html; charset=UTF-8")
 		}
 		w.WriteHeader(status)

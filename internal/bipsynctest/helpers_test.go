@@ -294,8 +294,12 @@ func jwtScopes(t *testing.T, token string) []string {
 		t.Fatalf("scopes claim: got %T; want array", claims["scopes"])
 	}
 	out := make([]string, 0, len(list))
-	for _, v := range list {
-		out = append(out, v.(string))
+	for i, v := range list {
+		s, ok := v.(string)
+		if !ok {
+			t.Fatalf("scopes claim element %d: got %T; want string", i, v)
+		}
+		out = append(out, s)
 	}
 	return out
 }
