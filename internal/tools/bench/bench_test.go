@@ -192,8 +192,12 @@ func TestTFConfig_HCL(t *testing.T) {
 			if diags.HasErrors() {
 				t.Fatalf("invalid HCL: %v\n%s", diags, src)
 			}
+			body, ok := f.Body.(*hclsyntax.Body)
+			if !ok {
+				t.Fatalf("got body of type %T; want *hclsyntax.Body", f.Body)
+			}
 			var blocks []string
-			for _, b := range f.Body.(*hclsyntax.Body).Blocks {
+			for _, b := range body.Blocks {
 				blocks = append(blocks, strings.Join(append([]string{b.Type}, b.Labels...), " "))
 			}
 			if !slices.Equal(blocks, tt.blocks) {

@@ -177,7 +177,9 @@ func run(ctx context.Context, o options, out, log io.Writer) error {
 		fmt.Fprintf(log, "    %s: %s\n", s.name, time.Since(t).Round(time.Second))
 	}
 	b.writeHeader(out, time.Since(start))
-	io.WriteString(out, report.String())
+	if _, err := io.WriteString(out, report.String()); err != nil {
+		return fmt.Errorf("writing the report: %w", err)
+	}
 	if len(failed) > 0 {
 		return fmt.Errorf("failed sections: %s", strings.Join(failed, ", "))
 	}
