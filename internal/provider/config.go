@@ -106,13 +106,13 @@ func validateClientID(s string) error {
 	return nil
 }
 
-func parseDurationIn(s string, min, max time.Duration) (time.Duration, error) {
+func parseDurationIn(s string, lo, hi time.Duration) (time.Duration, error) {
 	d, err := time.ParseDuration(s)
 	if err != nil {
 		return 0, fmt.Errorf("%q is not a duration: use a Go duration such as \"30s\", \"5m\" or \"1h30m\"", s)
 	}
-	if d < min || d > max {
-		return 0, fmt.Errorf("%s is out of range: use a value from %s to %s", d, min, max)
+	if d < lo || d > hi {
+		return 0, fmt.Errorf("%s is out of range: use a value from %s to %s", d, lo, hi)
 	}
 	return d, nil
 }
@@ -144,7 +144,7 @@ func parseCommandEnv(s string) ([]string, error) {
 	if strings.HasPrefix(s, "[") {
 		var argv []string
 		if err := json.Unmarshal([]byte(s), &argv); err != nil {
-			return nil, fmt.Errorf("%s is not a JSON array of strings: %v", envTokenStoreCommand, err)
+			return nil, fmt.Errorf("%s is not a JSON array of strings: %w", envTokenStoreCommand, err)
 		}
 		if slices.Contains(argv, "") {
 			return nil, fmt.Errorf("%s has an empty element: give the program and each argument as a non-empty string", envTokenStoreCommand)

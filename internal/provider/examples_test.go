@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"go/ast"
 	"go/parser"
@@ -210,9 +211,11 @@ func TestExamples_storeHelperAWS_protocol(t *testing.T) {
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
 			err := cmd.Run()
 			exit := 0
-			if ee, ok := err.(*exec.ExitError); ok {
+			var ee *exec.ExitError
+			switch {
+			case errors.As(err, &ee):
 				exit = ee.ExitCode()
-			} else if err != nil {
+			case err != nil:
 				t.Fatal(err)
 			}
 			if exit != tt.wantExit {
@@ -406,23 +409,32 @@ func TestDocs_runbookNamesEveryDiagnostic(t *testing.T) {
 func diagnosticSummaries(t *testing.T, dir string) []string {
 	t.Helper()
 	fset := token.NewFileSet()
-	pkgs, err := parser.ParseDir(fset, dir, func(fi fs.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, 0)
+	entries, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	consts := map[string]ast.Expr{}
 	var files []*ast.File
-	for _, p := range pkgs {
-		for _, f := range p.Files {
-			files = append(files, f)
-			for _, d := range f.Decls {
-				if g, ok := d.(*ast.GenDecl); ok && g.Tok == token.CONST {
-					for _, spec := range g.Specs {
-						vs := spec.(*ast.ValueSpec)
-						for i, n := range vs.Names {
-							if i < len(vs.Values) {
-								consts[n.Name] = vs.Values[i]
-							}
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, filepath.Join(dir, name), nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, f)
+		for _, d := range f.Decls {
+			if g, ok := d.(*ast.GenDecl); ok && g.Tok == token.CONST {
+				for _, spec := range g.Specs {
+					vs, ok := spec.(*ast.ValueSpec)
+					if !ok {
+						t.Fatalf("%s: got const spec of type %T; want *ast.ValueSpec", fset.Position(spec.Pos()), spec)
+					}
+					for i, n := range vs.Names {
+						if i < len(vs.Values) {
+							consts[n.Name] = vs.Values[i]
 						}
 					}
 				}

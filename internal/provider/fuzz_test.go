@@ -76,10 +76,11 @@ func FuzzNormalizeBaseURL(f *testing.F) {
 			t.Fatalf("normalizeBaseURL(%q) = %q: does not parse: %v", s, out, perr)
 		}
 		host := u.Hostname()
+		schemeAllowed := u.Scheme == "https" || u.Scheme == "http" && isLoopbackHost(host)
 		switch {
 		case host == "":
 			t.Fatalf("normalizeBaseURL(%q) = %q: accepted without a host name", s, out)
-		case u.Scheme != "https" && !(u.Scheme == "http" && isLoopbackHost(host)):
+		case !schemeAllowed:
 			t.Fatalf("normalizeBaseURL(%q) = %q: scheme %q on host %q; want https, or http on a loopback host", s, out, u.Scheme, host)
 		case u.User != nil:
 			t.Fatalf("normalizeBaseURL(%q) = %q: keeps user information", s, out)
@@ -121,7 +122,8 @@ func validHostName(h string) bool {
 			return false
 		}
 		for _, r := range label {
-			if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+			ldh := r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-'
+			if !ldh {
 				return false
 			}
 		}

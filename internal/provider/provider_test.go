@@ -160,8 +160,8 @@ func (f *fixture) factories() map[string]func() (tfprotov6.ProviderServer, error
 	}
 }
 
-// providerBlock is a provider configuration pointing at the fake, with extra HCL lines appended inside the block.
-func (f *fixture) providerBlock(extra ...string) string {
+// providerBlock is a provider configuration pointing at the fake.
+func (f *fixture) providerBlock() string {
 	return fmt.Sprintf(`
 provider "bipsync" {
   base_url      = %q
@@ -170,9 +170,8 @@ provider "bipsync" {
   token_store {
     path = %q
   }
-%s
 }
-`, f.baseURL, testClientID, testClientSecret, f.storeDir, strings.Join(extra, "\n"))
+`, f.baseURL, testClientID, testClientSecret, f.storeDir)
 }
 
 // liveAccessToken checks that a state value is an access token the fake accepts right now.

@@ -135,12 +135,12 @@ func resolveConfig(m *providerModel, diags *diag.Diagnostics) resolvedConfig {
 	return cfg
 }
 
-func resolveDuration(diags *diag.Diagnostics, s setting, def, min, max time.Duration) time.Duration {
+func resolveDuration(diags *diag.Diagnostics, s setting, def, lo, hi time.Duration) time.Duration {
 	v, src := s.get(diags)
 	if v == "" {
 		return def
 	}
-	d, err := parseDurationIn(v, min, max)
+	d, err := parseDurationIn(v, lo, hi)
 	if err != nil {
 		s.invalid(diags, src, err)
 		return def
