@@ -134,7 +134,7 @@ func accessTokenRequest(ctx context.Context, m *accessTokenModel, data *provider
 			diags.AddAttributeError(path.Root("grant_type"), "Conflicting Bipsync Grant Settings",
 				"refresh_token is set but grant_type is client_credentials, which uses no refresh token. Remove one of them.")
 		}
-		if !data.hasClientSecret {
+		if data.clientSecret == "" {
 			diags.AddAttributeError(path.Root("grant_type"), "Missing Bipsync Client Secret",
 				"The client_credentials grant needs a confidential application: set client_secret in the provider block or the "+
 					"BIPSYNC_CLIENT_SECRET environment variable.")

@@ -64,13 +64,11 @@ type bipsyncProvider struct {
 
 // providerData is what Configure resolves once and hands to every resource, ephemeral resource and data source.
 type providerData struct {
-	client               *bipsync.Client
-	source               *tokensource.Source
-	store                tokenstore.Store
-	now                  func() time.Time
-	refreshTokenLifetime time.Duration
-	hasClientSecret      bool
-	clientSecret         string
+	client       *bipsync.Client
+	source       *tokensource.Source
+	store        tokenstore.Store
+	now          func() time.Time
+	clientSecret string // for log masking and the client_credentials check; empty for public clients
 }
 
 type providerModel struct {
@@ -248,13 +246,11 @@ func (p *bipsyncProvider) Configure(ctx context.Context, req provider.ConfigureR
 		"token_store": store.Describe(),
 	})
 	data := &providerData{
-		client:               client,
-		source:               source,
-		store:                store,
-		now:                  p.opts.Now,
-		refreshTokenLifetime: cfg.refreshTokenLifetime,
-		hasClientSecret:      cfg.clientSecret != "",
-		clientSecret:         cfg.clientSecret,
+		client:       client,
+		source:       source,
+		store:        store,
+		now:          p.opts.Now,
+		clientSecret: cfg.clientSecret,
 	}
 	resp.ResourceData = data
 	resp.EphemeralResourceData = data
