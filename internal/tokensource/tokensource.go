@@ -303,20 +303,16 @@ func (s *Source) refreshToken(ctx context.Context, req Request) (*Result, error)
 	bctx, cancel := s.Detach(ctx)
 	defer cancel()
 	next, err := s.Exchange(bctx, rec, req.Scopes)
-	if err != nil && next != nil {
-		// Rotated, but no usable access token came with the new head: keep the head, hand out nothing.
-		if serr := s.store.Save(bctx, key, seed, next); serr != nil {
-			c.pending = next
-			return nil, &SaveError{Store: s.store.Describe(), Err: serr}
-		}
-		return nil, &IncompleteAnswerError{Kept: s.store.Describe(), Err: err}
-	}
-	if err != nil {
+	if next == nil {
 		return nil, err
 	}
-	if err := s.store.Save(bctx, key, seed, next); err != nil {
+	if serr := s.store.Save(bctx, key, seed, next); serr != nil {
 		c.pending = next
-		return nil, &SaveError{Store: s.store.Describe(), Err: err}
+		return nil, &SaveError{Store: s.store.Describe(), Err: serr}
+	}
+	if err != nil {
+		// Rotated, but no usable access token came with the new head: the head is kept, nothing is handed out.
+		return nil, &IncompleteAnswerError{Kept: s.store.Describe(), Err: err}
 	}
 	s.rememberScopes(key, req.Scopes)
 	var warnings []Warning
@@ -344,29 +340,21 @@ func (s *Source) Detach(ctx context.Context) (context.Context, context.CancelFun
 // new head, no access token) together with the error: the caller must save it, or the chain is lost.
 func (s *Source) Exchange(ctx context.Context, prev *tokenstore.Record, scopes []string) (*tokenstore.Record, error) {
 	tok, err := s.client.Refresh(ctx, prev.RefreshToken, scopes)
+	next := &tokenstore.Record{
+		Scopes:     effectiveScopes(prev.Scopes, scopes),
+		RotatedAt:  s.now(),
+		Generation: prev.Generation + 1,
+	}
 	if head, ok := bipsync.RescuedRefreshToken(err); ok {
-		now := s.now()
-		return &tokenstore.Record{
-			RefreshToken:         head,
-			RefreshTokenIssuedAt: now,
-			Scopes:               effectiveScopes(prev.Scopes, scopes),
-			RotatedAt:            now,
-			Generation:           prev.Generation + 1,
-		}, err
+		next.RefreshToken, next.RefreshTokenIssuedAt = head, next.RotatedAt
+		return next, err
 	}
 	if err != nil {
 		return nil, err
 	}
-	return &tokenstore.Record{
-		RefreshToken:         tok.RefreshToken,
-		RefreshTokenIssuedAt: tok.ReceivedAt,
-		AccessToken:          tok.AccessToken,
-		TokenType:            tok.TokenType,
-		AccessTokenExpiresAt: tok.Expiry,
-		Scopes:               effectiveScopes(prev.Scopes, scopes),
-		RotatedAt:            s.now(),
-		Generation:           prev.Generation + 1,
-	}, nil
+	next.RefreshToken, next.RefreshTokenIssuedAt = tok.RefreshToken, tok.ReceivedAt
+	next.AccessToken, next.TokenType, next.AccessTokenExpiresAt = tok.AccessToken, tok.TokenType, tok.Expiry
+	return next, nil
 }
 
 // RefreshTokenExpiry returns when a refresh token issued at issuedAt dies.
@@ -388,10 +376,8 @@ func (s *Source) clientCredentials(ctx context.Context, req Request) (*Result, e
 
 	persistent := s.store.Kind() != "none"
 	var rec *tokenstore.Record
-	var unlock func() error
 	if persistent {
-		var err error
-		unlock, err = s.store.Lock(ctx, key)
+		unlock, err := s.store.Lock(ctx, key)
 		if err != nil {
 			return nil, &StoreError{Store: s.store.Describe(), Op: "lock", Err: err}
 		}
