@@ -144,10 +144,17 @@ func reauthDetail(err error, clientID string, steps reseedSteps) string {
 		next = "Bipsync consumed nothing: if the right value is at hand (the application's client_id, or the seed copied " +
 			"again whole), use it and run again. Otherwise a person must authorize anew:"
 	}
-	return what + "\n\n" + next + "\n" +
-		"1. Run the authorization code grant (with PKCE) for client " + clientID + " in a browser, consenting to every scope " +
-		"this configuration asks for, to get a new refresh token.\n" +
-		"2. " + string(steps) + facts(err)
+	return what + "\n\n" + next + "\n" + authorizeAnew(clientID, "every scope this configuration asks for", steps) + facts(err)
+}
+
+// authorizeAnew is the human step every reauthorization diagnostic ends with: a new authorization, then a new seed.
+func authorizeAnew(clientID, consent string, steps reseedSteps) string {
+	who := ""
+	if clientID != "" {
+		who = " for client " + clientID
+	}
+	return "1. Run the authorization code grant (with PKCE)" + who + " in a browser, consenting to " + consent +
+		", to get a new refresh token.\n2. " + string(steps)
 }
 
 // facts lists what Bipsync said, one fact a line. OAuth error fields are server-chosen words, never tokens.

@@ -418,8 +418,7 @@ func checkChainLife(state *refreshGrantModel, now time.Time, diags *diag.Diagnos
 			"The refresh chain in state expired at "+date+": Bipsync keeps a refresh token for one month after issuing it "+
 				"(refresh_token_lifetime), and this grant was not rotated within that time, so any exchange would fail.\n\n"+
 				"The refresh chain cannot be used again; a person must authorize anew:\n"+
-				"1. Run the authorization code grant (with PKCE) in a browser, consenting to every scope this configuration "+
-				"asks for, to get a new refresh token.\n2. "+string(reseedGrant))
+				authorizeAnew("", "every scope this configuration asks for", reseedGrant))
 	case now.Add(expiryWarningWindow).After(deadline):
 		diags.AddAttributeWarning(path.Root("refresh_token"), "Bipsync Refresh Chain Expiring Soon",
 			"The refresh chain in state expires at "+date+" unless it is rotated before then. Apply this configuration "+
@@ -454,7 +453,7 @@ func checkScopeWidening(ctx context.Context, plan, state *refreshGrantModel, dia
 	slices.Sort(missing)
 	diags.AddAttributeError(path.Root("scopes"), summaryReauth,
 		fmt.Sprintf("The chain in state holds scopes [%s] and cannot widen to [%s]: an exchange narrows a chain for good, "+
-			"and Bipsync would answer invalid_scope.\n\nTo widen it, a person must authorize anew:\n"+
-			"1. Run the authorization code grant (with PKCE) in a browser with consent to [%s].\n2. %s",
-			strings.Join(have, " "), strings.Join(missing, " "), strings.Join(want, " "), reseedGrant))
+			"and Bipsync would answer invalid_scope.\n\nTo widen it, a person must authorize anew:\n%s",
+			strings.Join(have, " "), strings.Join(missing, " "),
+			authorizeAnew("", "["+strings.Join(want, " ")+"]", reseedGrant)))
 }
