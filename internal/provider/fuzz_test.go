@@ -65,9 +65,20 @@ func FuzzNormalizeBaseURL(f *testing.F) {
 			if out != "" {
 				t.Fatalf("normalizeBaseURL(%q): got %q with error %v; want no value", s, out, err)
 			}
-			// A diagnostic says what is wrong without repeating a password it was given.
+			// A diagnostic says what is wrong without repeating a password it was given. The password may also be
+			// a piece of the message's own fixed text (":tps:@" has the password "tps:", which "https://" contains),
+			// so the message is compared with the one for the same input under another password: a message that
+			// draws on the password shows it more often than that one does.
 			if pw := urlPassword(s); len(pw) >= 4 && strings.Contains(err.Error(), pw) {
-				t.Fatalf("normalizeBaseURL(%q): error %q repeats the URL's password", s, err)
+				other := strings.Repeat("\x01", len(pw))
+				_, errOther := normalizeBaseURL(strings.ReplaceAll(s, pw, other))
+				fixed := 0
+				if errOther != nil {
+					fixed = strings.Count(errOther.Error(), pw)
+				}
+				if strings.Count(err.Error(), pw) > fixed {
+					t.Fatalf("normalizeBaseURL(%q): error %q repeats the URL's password", s, err)
+				}
 			}
 			return
 		}
