@@ -109,7 +109,8 @@ func FuzzDecodeErrorResponse(f *testing.F) {
 			if !utf8.ValidString(v) || len(v) > maxField+len("…") {
 				t.Fatalf("field of %d bytes, valid UTF-8 %t; want at most %d bytes of valid UTF-8", len(v), utf8.ValidString(v), maxField)
 			}
-			if secret != "" && !strings.Contains(redacted, secret) && strings.Contains(v, secret) {
+			// A cut field ends in "…", which the body did not send: a secret such as "a…" is no leak there.
+			if secret != "" && !strings.Contains(redacted, secret) && strings.Contains(strings.TrimSuffix(v, "…"), secret) {
 				t.Fatalf("field %q holds the secret %q", v, secret)
 			}
 		}
