@@ -65,6 +65,9 @@ func normalizeBaseURL(s string) (string, error) {
 		// The value is not repeated: a URL that does not parse may still carry a password.
 		return "", errors.New("the value is not an absolute URL: use a form like https://acme-api.bipsync.com")
 	}
+	if strings.Contains(u.Host, "%") {
+		return "", errors.New("the host has an IPv6 zone or a percent-escape: give a host name or an address without one")
+	}
 	switch {
 	case u.User != nil:
 		return "", errors.New("the URL carries user information (user:password@): remove it and set client_id and client_secret instead")
@@ -85,7 +88,12 @@ func normalizeBaseURL(s string) (string, error) {
 			return "", errors.New("the port is not between 1 and 65535")
 		}
 	}
-	return strings.TrimRight(u.String(), "/"), nil
+	out := strings.TrimRight(u.String(), "/")
+	// url.URL.String re-escapes what it prints; what is accepted must parse again to the same value.
+	if again, err := url.Parse(out); err != nil || strings.TrimRight(again.String(), "/") != out {
+		return "", errors.New("the URL does not keep its form when parsed again: use a form like https://acme-api.bipsync.com")
+	}
+	return out, nil
 }
 
 func isLoopbackHost(host string) bool {

@@ -51,6 +51,8 @@ func TestNormalizeBaseURL(t *testing.T) {
 		{in: "http://127.0.0.1:8080", want: "http://127.0.0.1:8080"},
 		{in: "http://localhost:8080", want: "http://localhost:8080"},
 		{in: "http://[::1]:8080", want: "http://[::1]:8080"},
+		{in: "http://[::1%25lo]:8080", err: "IPv6 zone"},
+		{in: "https://[::%25\xa5]", err: "IPv6 zone"},
 		{in: "http://acme-api.bipsync.com", err: "plain http is only allowed for loopback hosts"},
 		{in: "http://10.0.0.1", err: "plain http is only allowed for loopback hosts"},
 		{in: "https://user:pw@acme-api.bipsync.com", err: "user information"},
