@@ -112,8 +112,8 @@ func (p *bipsyncProvider) Schema(_ context.Context, _ provider.SchemaRequest, re
 				Optional: true,
 				MarkdownDescription: "Base URL of the Bipsync API, for a sandbox, a proxy or a local test server, for example " +
 					"`https://acme-api.bipsync.com`. The token endpoint is `{base_url}/v1/oauth/token`. Must be `https` unless the " +
-					"host is a loopback address; user information, a query or a fragment are refused. Conflicts with `client`. " +
-					"Falls back to the `BIPSYNC_BASE_URL` environment variable.",
+					"host is a loopback address; user information, an IPv6 zone, a query or a fragment are refused. " +
+					"Conflicts with `client`. Falls back to the `BIPSYNC_BASE_URL` environment variable.",
 				Validators: []validator.String{
 					checkString("an https URL", func(s string) error { _, err := normalizeBaseURL(s); return err }),
 				},
