@@ -283,7 +283,7 @@ func (r *refreshGrantResource) Create(ctx context.Context, req resource.CreateRe
 	id := make([]byte, 16)
 	_, _ = rand.Read(id)
 	plan.ID = types.StringValue(hex.EncodeToString(id))
-	if r.exchange(ctx, &tokenstore.Record{RefreshToken: seed}, &plan, &resp.Diagnostics, false) {
+	if r.exchange(ctx, opCreate, &tokenstore.Record{RefreshToken: seed}, &plan, &resp.Diagnostics) {
 		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 	}
 }
@@ -311,7 +311,7 @@ func (r *refreshGrantResource) Update(ctx context.Context, req resource.UpdateRe
 	}
 	plan.ID = state.ID
 	// Without a new head the prior state stays: it still holds the chain head if nothing was consumed.
-	if r.exchange(ctx, prev, &plan, &resp.Diagnostics, true) {
+	if r.exchange(ctx, opUpdate, prev, &plan, &resp.Diagnostics) {
 		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 	}
 }
@@ -321,12 +321,23 @@ func (r *refreshGrantResource) Update(ctx context.Context, req resource.UpdateRe
 func (r *refreshGrantResource) Delete(_ context.Context, _ resource.DeleteRequest, _ *resource.DeleteResponse) {
 }
 
+// grantOp names the lifecycle method an exchange runs in. It decides how an answer that rotated the chain without a
+// usable access token is reported (see exchange).
+type grantOp int
+
+const (
+	// opCreate: the exchange of a new grant's seed.
+	opCreate grantOp = iota
+	// opUpdate: a planned rotation, or the exchange of a new seed for an existing grant.
+	opUpdate
+)
+
 // exchange runs the one exchange path and writes the result into m. It runs to completion (bounded) even if the
 // apply is cancelled: once Bipsync answers, the old head is revoked and the answer is the only chain there is. It
 // reports whether m holds a new chain head that must be written to state, which is also the case when Bipsync
 // rotated without a usable access token. Then an update fails but keeps the head; a create only warns, because a
 // failed create is tainted, and replacing it would exchange the spent seed again and lose the chain.
-func (r *refreshGrantResource) exchange(ctx context.Context, prev *tokenstore.Record, m *refreshGrantModel, diags *diag.Diagnostics, update bool) bool {
+func (r *refreshGrantResource) exchange(ctx context.Context, op grantOp, prev *tokenstore.Record, m *refreshGrantModel, diags *diag.Diagnostics) bool {
 	if r.data == nil {
 		diags.AddError("Unconfigured Bipsync Provider", "This is a bug in the Bipsync provider: please report it.")
 		return false
@@ -347,7 +358,7 @@ func (r *refreshGrantResource) exchange(ctx context.Context, prev *tokenstore.Re
 		detail := "Bipsync exchanged the refresh token, so the old one is revoked, but its answer had no usable access " +
 			"token. The new refresh token is kept in state with an expired access_token, so the next apply rotates the " +
 			"chain from it; run it."
-		if update {
+		if op == opUpdate {
 			diags.AddError(summaryIncomplete, detail+facts(err))
 		} else {
 			diags.AddWarning(summaryIncomplete, detail+" Resources in this run that use access_token got an empty value."+facts(err))
