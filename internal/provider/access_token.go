@@ -93,7 +93,7 @@ func fetchAccessToken(ctx context.Context, data *providerData, m *accessTokenMod
 	})
 	addWarnings(diags, res.Warnings)
 	if req.Grant == tokensource.GrantRefreshToken && data.store.Kind() == "file" && onCI() {
-		diags.AddWarning("Bipsync File Token Store On A CI Runner",
+		diags.AddWarning(summaryFileStoreOnCI,
 			"The CI environment variable is set and this refresh chain lives in a local file ("+data.store.Describe()+"). A "+
 				"runner that is not kept between jobs loses the rotated chain with it, and the next job would need a new "+
 				"authorization. On CI, use the command backend (token_store { backend = \"command\" }) to keep chains in a "+
@@ -123,7 +123,7 @@ func accessTokenRequest(ctx context.Context, m *accessTokenModel, data *provider
 			seed, _ = lookupEnv(envRefreshToken)
 		}
 		if seed == "" {
-			diags.AddAttributeError(path.Root("refresh_token"), "Missing Bipsync Refresh Token",
+			diags.AddAttributeError(path.Root("refresh_token"), summaryMissingRefreshToken,
 				"The refresh_token grant needs a seed: set refresh_token (for example from a variable marked sensitive) or the "+
 					"BIPSYNC_REFRESH_TOKEN environment variable to a refresh token from the authorization code grant.")
 		}
@@ -131,11 +131,11 @@ func accessTokenRequest(ctx context.Context, m *accessTokenModel, data *provider
 		return req, seed
 	case tokensource.GrantClientCredentials:
 		if !m.RefreshToken.IsNull() {
-			diags.AddAttributeError(path.Root("grant_type"), "Conflicting Bipsync Grant Settings",
+			diags.AddAttributeError(path.Root("grant_type"), summaryConflictingGrant,
 				"refresh_token is set but grant_type is client_credentials, which uses no refresh token. Remove one of them.")
 		}
 		if data.clientSecret == "" {
-			diags.AddAttributeError(path.Root("grant_type"), "Missing Bipsync Client Secret",
+			diags.AddAttributeError(path.Root("grant_type"), summaryMissingClientSecret,
 				"The client_credentials grant needs a confidential application: set client_secret in the provider block or the "+
 					"BIPSYNC_CLIENT_SECRET environment variable.")
 		}
@@ -172,7 +172,7 @@ func providerDataFrom(v any, diags *diag.Diagnostics) *providerData {
 	}
 	d, ok := v.(*providerData)
 	if !ok {
-		diags.AddError("Unexpected Provider Data",
+		diags.AddError(summaryUnexpectedData,
 			"This is a bug in the Bipsync provider: please report it. The provider handed over an unexpected type.")
 		return nil
 	}

@@ -50,7 +50,7 @@ func (d *accessTokenDataSource) Configure(_ context.Context, req datasource.Conf
 
 func (d *accessTokenDataSource) Read(ctx context.Context, req datasource.ReadRequest, resp *datasource.ReadResponse) {
 	if d.data == nil {
-		resp.Diagnostics.AddError("Unconfigured Bipsync Provider",
+		resp.Diagnostics.AddError(summaryUnconfigured,
 			"This is a bug in the Bipsync provider, or in the engine: the data source was read before the provider was "+
 				"configured. Please report it.")
 		return

@@ -65,7 +65,7 @@ func (e *accessTokenEphemeralResource) Configure(_ context.Context, req ephemera
 
 func (e *accessTokenEphemeralResource) Open(ctx context.Context, req ephemeral.OpenRequest, resp *ephemeral.OpenResponse) {
 	if e.data == nil {
-		resp.Diagnostics.AddError("Unconfigured Bipsync Provider",
+		resp.Diagnostics.AddError(summaryUnconfigured,
 			"This is a bug in the Bipsync provider, or in the engine: the ephemeral resource was opened before the provider "+
 				"was configured. Please report it.")
 		return
@@ -101,7 +101,7 @@ func (e *accessTokenEphemeralResource) Renew(ctx context.Context, req ephemeral.
 	if len(b) == 0 || json.Unmarshal(b, &p) != nil {
 		return
 	}
-	resp.Diagnostics.AddWarning("Bipsync Access Token Expiring During Run",
+	resp.Diagnostics.AddWarning(summaryTokenExpiringInRun,
 		fmt.Sprintf("The access token handed out when this run opened bipsync_access_token expires at %s, and the run is still "+
 			"going. An ephemeral resource cannot hand out a new value during a run, so consumers configured with it will be "+
 			"refused after that time. Split long applies, or raise min_validity so each run starts with a fresher token.",

@@ -16,21 +16,91 @@ import (
 	"github.com/bipsync/terraform-provider-bipsync/internal/tokenstore"
 )
 
-// Diagnostic summaries. They are stable: tests, docs and users' scripts match them.
+// Diagnostic summaries: every summary the provider reports is one of these constants, and allSummaries lists them
+// all. They are stable: tests, docs and users' scripts match them, and the reauthorization runbook names each one
+// (TestDocs_runbookNamesEveryDiagnostic). TestDiagnostics_everySummaryListed fails when a summary constant is missing
+// from allSummaries, and TestDiagnostics_noLiteralSummaries when a call site passes a summary that is not a constant.
 const (
+	// Token exchange failures (tokenErrorDiagnostic).
 	summaryReauth          = "Bipsync Reauthorization Required"
 	summaryOutcomeUnknown  = "Bipsync Token Exchange Outcome Unknown"
+	summaryIncomplete      = "Bipsync Token Answer Incomplete"
 	summaryInvalidClient   = "Invalid Bipsync Client Credentials"
 	summaryUnavailable     = "Bipsync Token Endpoint Unavailable"
+	summaryCertificate     = "Untrusted Bipsync TLS Certificate"
 	summaryRejected        = "Bipsync Token Request Rejected"
 	summaryScopeConflict   = "Conflicting Bipsync Scope Requests"
 	summaryStoreRequired   = "Bipsync Token Store Required"
 	summarySaveFailed      = "Bipsync Token Store Save Failed"
 	summaryStoreUnreadable = "Unreadable Bipsync Token Store Record"
 	summaryStoreError      = "Bipsync Token Store Error"
-	summaryCertificate     = "Untrusted Bipsync TLS Certificate"
-	summaryIncomplete      = "Bipsync Token Answer Incomplete"
+
+	// Provider configuration (resolveConfig). Each setting has an Unknown summary (a value known only after apply)
+	// and, where its value is checked, an Invalid one.
+	summaryMissingEndpoint         = "Missing Bipsync Endpoint"
+	summaryConflictingEndpoint     = "Conflicting Bipsync Endpoint Settings"
+	summaryMissingClientID         = "Missing Bipsync Client ID"
+	summaryMissingStoreCommand     = "Missing Bipsync Token Store Command"
+	summaryUnknownTenant           = "Unknown Bipsync Tenant"
+	summaryInvalidTenant           = "Invalid Bipsync Tenant"
+	summaryUnknownBaseURL          = "Unknown Bipsync Base URL"
+	summaryInvalidBaseURL          = "Invalid Bipsync Base URL"
+	summaryUnknownClientID         = "Unknown Bipsync Client ID"
+	summaryInvalidClientID         = "Invalid Bipsync Client ID"
+	summaryUnknownClientSecret     = "Unknown Bipsync Client Secret"
+	summaryUnknownRequestTimeout   = "Unknown Bipsync Request Timeout"
+	summaryInvalidRequestTimeout   = "Invalid Bipsync Request Timeout"
+	summaryUnknownRequestEncoding  = "Unknown Bipsync Request Encoding"
+	summaryInvalidRequestEncoding  = "Invalid Bipsync Request Encoding"
+	summaryUnknownRefreshLifetime  = "Unknown Bipsync Refresh Token Lifetime"
+	summaryInvalidRefreshLifetime  = "Invalid Bipsync Refresh Token Lifetime"
+	summaryUnknownStoreSetting     = "Unknown Bipsync Token Store Setting"
+	summaryInvalidStoreSetting     = "Invalid Bipsync Token Store Setting"
+	summaryInvalidStore            = "Invalid Bipsync Token Store"
+	summaryInvalidAttribute        = "Invalid Attribute Value"
+	summaryInvalidProviderSettings = "Invalid Bipsync Provider Configuration"
+
+	// Arguments of the types.
+	summaryMissingRefreshToken = "Missing Bipsync Refresh Token"
+	summaryMissingClientSecret = "Missing Bipsync Client Secret"
+	summaryConflictingGrant    = "Conflicting Bipsync Grant Settings"
+	summaryMissingSeedVersion  = "Missing Bipsync Seed Version"
+
+	// Provider or engine bugs.
+	summaryUnconfigured   = "Unconfigured Bipsync Provider"
+	summaryUnexpectedData = "Unexpected Provider Data"
+
+	// Warnings.
+	summaryChainExpiringSoon   = "Bipsync Refresh Chain Expiring Soon"
+	summaryChainNarrowed       = "Bipsync Refresh Chain Narrowed"
+	summaryRotationWindow      = "Bipsync Rotation Window Covers The Token Lifetime"
+	summaryPreferWriteOnly     = "Available Write-Only Attribute Alternative"
+	summaryTokenExpiringInRun  = "Bipsync Access Token Expiring During Run"
+	summaryFileStoreOnCI       = "Bipsync File Token Store On A CI Runner"
+	summaryTokenNotCached      = "Bipsync Token Not Cached"
+	summaryShorterThanValidity = "Bipsync Token Shorter Than min_validity"
 )
+
+// allSummaries is every summary constant above: the list the runbook test walks.
+var allSummaries = []string{
+	summaryReauth, summaryOutcomeUnknown, summaryIncomplete, summaryInvalidClient, summaryUnavailable,
+	summaryCertificate, summaryRejected, summaryScopeConflict, summaryStoreRequired, summarySaveFailed,
+	summaryStoreUnreadable, summaryStoreError,
+
+	summaryMissingEndpoint, summaryConflictingEndpoint, summaryMissingClientID, summaryMissingStoreCommand,
+	summaryUnknownTenant, summaryInvalidTenant, summaryUnknownBaseURL, summaryInvalidBaseURL, summaryUnknownClientID,
+	summaryInvalidClientID, summaryUnknownClientSecret, summaryUnknownRequestTimeout, summaryInvalidRequestTimeout,
+	summaryUnknownRequestEncoding, summaryInvalidRequestEncoding, summaryUnknownRefreshLifetime,
+	summaryInvalidRefreshLifetime, summaryUnknownStoreSetting, summaryInvalidStoreSetting, summaryInvalidStore,
+	summaryInvalidAttribute, summaryInvalidProviderSettings,
+
+	summaryMissingRefreshToken, summaryMissingClientSecret, summaryConflictingGrant, summaryMissingSeedVersion,
+
+	summaryUnconfigured, summaryUnexpectedData,
+
+	summaryChainExpiringSoon, summaryChainNarrowed, summaryRotationWindow, summaryPreferWriteOnly,
+	summaryTokenExpiringInRun, summaryFileStoreOnCI, summaryTokenNotCached, summaryShorterThanValidity,
+}
 
 // reseedSteps says how a user starts a new chain for one kind of consumer, once they hold a new refresh token.
 type reseedSteps string

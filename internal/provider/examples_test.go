@@ -6,9 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"go/ast"
-	"go/parser"
-	"go/token"
 	"io/fs"
 	"maps"
 	"os"
@@ -17,7 +14,6 @@ import (
 	"reflect"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -376,143 +372,6 @@ func TestSchemas_everyAttributeDescribed(t *testing.T) {
 	if described < 40 {
 		t.Errorf("checked %d descriptions; want every schema, attribute and block (at least 40)", described)
 	}
-}
-
-// TestDocs_runbookNamesEveryDiagnostic fails when the provider can report a diagnostic summary that the
-// reauthorization runbook does not name: the runbook promises every one. Summaries are read from the source: the
-// summary arguments of Add(Attribute)Error/Warning, Summary fields of tokensource warnings, summary constants, and
-// "Unknown Bipsync <title>" for every provider setting. Elsewhere, a summary built as "prefix " + title must have
-// its prefix in the runbook.
-func TestDocs_runbookNamesEveryDiagnostic(t *testing.T) {
-	t.Parallel()
-	root := exampleRepoRoot(t)
-	runbook, err := os.ReadFile(filepath.Join(root, "templates", "guides", "reauthorization-runbook.md.tmpl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var summaries []string
-	for _, dir := range []string{"internal/provider", "internal/tokensource"} {
-		summaries = append(summaries, diagnosticSummaries(t, filepath.Join(root, dir))...)
-	}
-	if len(summaries) < 25 {
-		t.Fatalf("found %d diagnostic summaries in the source; want at least 25 (has the code moved?): %q", len(summaries), summaries)
-	}
-	for _, s := range summaries {
-		if !bytes.Contains(runbook, []byte(s)) {
-			t.Errorf("the runbook does not name the diagnostic %q; want a row or a section for it", s)
-		}
-	}
-}
-
-// diagnosticSummaries returns the summaries the non-test Go files in dir can report; a summary that ends in a
-// computed title is returned as its literal prefix.
-func diagnosticSummaries(t *testing.T, dir string) []string {
-	t.Helper()
-	fset := token.NewFileSet()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	consts := map[string]ast.Expr{}
-	var files []*ast.File
-	for _, e := range entries {
-		name := e.Name()
-		if e.IsDir() || !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
-			continue
-		}
-		f, err := parser.ParseFile(fset, filepath.Join(dir, name), nil, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		files = append(files, f)
-		for _, d := range f.Decls {
-			if g, ok := d.(*ast.GenDecl); ok && g.Tok == token.CONST {
-				for _, spec := range g.Specs {
-					vs, ok := spec.(*ast.ValueSpec)
-					if !ok {
-						t.Fatalf("%s: got const spec of type %T; want *ast.ValueSpec", fset.Position(spec.Pos()), spec)
-					}
-					for i, n := range vs.Names {
-						if i < len(vs.Values) {
-							consts[n.Name] = vs.Values[i]
-						}
-					}
-				}
-			}
-		}
-	}
-	var value func(e ast.Expr) (string, bool)
-	value = func(e ast.Expr) (string, bool) {
-		switch e := e.(type) {
-		case *ast.BasicLit:
-			if e.Kind != token.STRING {
-				return "", false
-			}
-			s, err := strconv.Unquote(e.Value)
-			return s, err == nil
-		case *ast.Ident:
-			if c, ok := consts[e.Name]; ok {
-				return value(c)
-			}
-		case *ast.BinaryExpr: // "Invalid Bipsync " + s.title: the literal prefix
-			if e.Op == token.ADD {
-				if s, ok := value(e.X); ok {
-					return strings.TrimSpace(s), true
-				}
-			}
-		}
-		return "", false
-	}
-	seen := map[string]bool{}
-	add := func(e ast.Expr) {
-		if s, ok := value(e); ok && s != "" && !seen[s] {
-			seen[s] = true
-		}
-	}
-	for _, f := range files {
-		ast.Inspect(f, func(n ast.Node) bool {
-			switch n := n.(type) {
-			case *ast.CompositeLit: // setting{path, value, env, title}: its get reports "Unknown Bipsync <title>"
-				if id, ok := n.Type.(*ast.Ident); ok && id.Name == "setting" && len(n.Elts) == 4 {
-					if title, ok := value(n.Elts[3]); ok {
-						seen["Unknown Bipsync "+title] = true
-					}
-				}
-			case *ast.CallExpr:
-				if id, ok := n.Fun.(*ast.Ident); ok && id.Name == "durationSetting" && len(n.Args) == 4 {
-					if title, ok := value(n.Args[3]); ok {
-						seen["Unknown Bipsync "+title] = true
-					}
-				}
-				sel, ok := n.Fun.(*ast.SelectorExpr)
-				if !ok {
-					break
-				}
-				switch sel.Sel.Name {
-				case "AddError", "AddWarning":
-					if len(n.Args) > 0 {
-						add(n.Args[0])
-					}
-				case "AddAttributeError", "AddAttributeWarning":
-					if len(n.Args) > 1 {
-						add(n.Args[1])
-					}
-				}
-			case *ast.KeyValueExpr:
-				if k, ok := n.Key.(*ast.Ident); ok && k.Name == "Summary" {
-					add(n.Value)
-				}
-			case *ast.ValueSpec:
-				for i, name := range n.Names {
-					if strings.HasPrefix(name.Name, "summary") && i < len(n.Values) {
-						add(n.Values[i])
-					}
-				}
-			}
-			return true
-		})
-	}
-	return slices.Sorted(maps.Keys(seen))
 }
 
 // walkDescriptions calls fn for every schema, attribute and block in v with its MarkdownDescription. The schema

@@ -217,14 +217,14 @@ func (p *bipsyncProvider) Configure(ctx context.Context, req provider.ConfigureR
 		UserAgent:    "terraform-provider-bipsync/" + p.version,
 	})
 	if err != nil {
-		resp.Diagnostics.AddError("Invalid Bipsync Provider Configuration",
+		resp.Diagnostics.AddError(summaryInvalidProviderSettings,
 			"The token client could not be created from the provider configuration. This is a bug in the provider if the "+
 				"configuration validated: please report it.\n\nCause: "+err.Error())
 		return
 	}
 	store, err := openStore(cfg)
 	if err != nil {
-		resp.Diagnostics.AddAttributeError(path.Root("token_store"), "Invalid Bipsync Token Store",
+		resp.Diagnostics.AddAttributeError(path.Root("token_store"), summaryInvalidStore,
 			"The token store could not be opened. Fix the token_store block (or the BIPSYNC_TOKEN_STORE* environment "+
 				"variables) and run again.\n\nCause: "+err.Error())
 		return
@@ -237,7 +237,7 @@ func (p *bipsyncProvider) Configure(ctx context.Context, req provider.ConfigureR
 		RefreshTokenLifetime: cfg.refreshTokenLifetime,
 	})
 	if err != nil {
-		resp.Diagnostics.AddError("Invalid Bipsync Provider Configuration", "This is a bug in the provider: "+err.Error())
+		resp.Diagnostics.AddError(summaryInvalidProviderSettings, "This is a bug in the provider: "+err.Error())
 		return
 	}
 	tflog.Debug(ctx, "configured bipsync provider", map[string]any{

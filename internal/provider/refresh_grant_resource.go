@@ -195,7 +195,7 @@ func (r *refreshGrantResource) ValidateConfig(ctx context.Context, req resource.
 	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("refresh_token_wo_version"), &version)...)
 	if !wo.IsNull() && version.IsNull() {
 		// Without a version the grant could never tell a new write-only seed from the one it already consumed.
-		resp.Diagnostics.AddAttributeError(path.Root("refresh_token_wo_version"), "Missing Bipsync Seed Version",
+		resp.Diagnostics.AddAttributeError(path.Root("refresh_token_wo_version"), summaryMissingSeedVersion,
 			"refresh_token_wo needs refresh_token_wo_version: the grant reads the write-only seed only when the version "+
 				"changes (write-only values are never stored, so they cannot be compared). Set refresh_token_wo_version = 1, "+
 				"and increase it whenever you set a new seed.")
@@ -208,7 +208,7 @@ func (r *refreshGrantResource) ValidateConfig(ctx context.Context, req resource.
 	if seed.IsNull() || seed.IsUnknown() {
 		return
 	}
-	resp.Diagnostics.AddWarning("Available Write-Only Attribute Alternative",
+	resp.Diagnostics.AddWarning(summaryPreferWriteOnly,
 		"seed_refresh_token is stored in plan and state. This engine supports write-only arguments: set "+
 			"refresh_token_wo (with refresh_token_wo_version) instead, so that the seed is never stored.")
 }
@@ -256,7 +256,7 @@ func (r *refreshGrantResource) ModifyPlan(ctx context.Context, req resource.Modi
 		return
 	}
 	if rotatedAt, ds := state.RotatedAt.ValueRFC3339Time(); !ds.HasError() && rotateBefore >= expiresAt.Sub(rotatedAt) {
-		resp.Diagnostics.AddAttributeWarning(path.Root("rotate_before"), "Bipsync Rotation Window Covers The Token Lifetime",
+		resp.Diagnostics.AddAttributeWarning(path.Root("rotate_before"), summaryRotationWindow,
 			fmt.Sprintf("rotate_before (%s) is at least the access token's lifetime (%s), so every apply rotates the chain. "+
 				"Lower rotate_before below the lifetime (Bipsync issues 1-hour tokens; the default is 15m).",
 				rotateBefore, expiresAt.Sub(rotatedAt).Round(time.Second)))
@@ -339,7 +339,7 @@ const (
 // failed create is tainted, and replacing it would exchange the spent seed again and lose the chain.
 func (r *refreshGrantResource) exchange(ctx context.Context, op grantOp, prev *tokenstore.Record, m *refreshGrantModel, diags *diag.Diagnostics) bool {
 	if r.data == nil {
-		diags.AddError("Unconfigured Bipsync Provider", "This is a bug in the Bipsync provider: please report it.")
+		diags.AddError(summaryUnconfigured, "This is a bug in the Bipsync provider: please report it.")
 		return false
 	}
 	ctx = maskSecrets(ctx, prev.RefreshToken, r.data.clientSecret)
@@ -388,7 +388,7 @@ func (r *refreshGrantResource) seedFromConfig(ctx context.Context, config tfsdk.
 		seed = plan.SeedRefreshToken.ValueString()
 	}
 	if seed == "" && !diags.HasError() {
-		diags.AddAttributeError(path.Root("refresh_token_wo"), "Missing Bipsync Refresh Token",
+		diags.AddAttributeError(path.Root("refresh_token_wo"), summaryMissingRefreshToken,
 			"Set refresh_token_wo (with refresh_token_wo_version) or seed_refresh_token to a refresh token from the "+
 				"authorization code grant. An empty value cannot seed a chain.")
 	}
@@ -409,7 +409,7 @@ func requireSeed(ctx context.Context, config tfsdk.Config, plan *refreshGrantMod
 	if wo.IsUnknown() || plan.SeedRefreshToken.IsUnknown() || wo.ValueString() != "" || plan.SeedRefreshToken.ValueString() != "" {
 		return // a seed, or one known only at apply
 	}
-	diags.AddAttributeError(path.Root("refresh_token_wo"), "Missing Bipsync Refresh Token",
+	diags.AddAttributeError(path.Root("refresh_token_wo"), summaryMissingRefreshToken,
 		what+" needs a seed: set refresh_token_wo (with refresh_token_wo_version) or seed_refresh_token to a refresh token "+
 			"from the authorization code grant. Once the grant exists, later runs may leave the seed unset: the chain lives in "+
 			"state.")
@@ -431,7 +431,7 @@ func checkChainLife(state *refreshGrantModel, now time.Time, diags *diag.Diagnos
 				"The refresh chain cannot be used again; a person must authorize anew:\n"+
 				authorizeAnew("", "every scope this configuration asks for", reseedGrant))
 	case now.Add(expiryWarningWindow).After(deadline):
-		diags.AddAttributeWarning(path.Root("refresh_token"), "Bipsync Refresh Chain Expiring Soon",
+		diags.AddAttributeWarning(path.Root("refresh_token"), summaryChainExpiringSoon,
 			"The refresh chain in state expires at "+date+" unless it is rotated before then. Apply this configuration "+
 				"before that date (any apply more than rotate_before ahead of the access token's expiry rotates it), or the "+
 				"chain dies and needs a new authorization.")
@@ -455,7 +455,7 @@ func checkScopeWidening(ctx context.Context, plan, state *refreshGrantModel, dia
 	}
 	if len(missing) == 0 {
 		if len(want) < len(have) {
-			diags.AddAttributeWarning(path.Root("scopes"), "Bipsync Refresh Chain Narrowed",
+			diags.AddAttributeWarning(path.Root("scopes"), summaryChainNarrowed,
 				fmt.Sprintf("This apply narrows the chain to [%s]. Bipsync narrows the new refresh token too, so asking for "+
 					"a scope outside that set later needs a new authorization.", strings.Join(want, " ")))
 		}

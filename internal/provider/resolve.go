@@ -33,14 +33,16 @@ type setting struct {
 	path  path.Path
 	value types.String
 	env   string
-	title string // Title Case name for diagnostic summaries
+	// unknownSummary and invalidSummary are the diagnostic summaries of a value known only after apply and of a value
+	// that fails its check (empty for a setting that is not checked).
+	unknownSummary, invalidSummary string
 }
 
 // get returns the configured value or the environment fallback. An unknown value is an error: the provider cannot
 // build its token client from a value only known after apply.
 func (s setting) get(diags *diag.Diagnostics) (value, source string) {
 	if s.value.IsUnknown() {
-		diags.AddAttributeError(s.path, "Unknown Bipsync "+s.title,
+		diags.AddAttributeError(s.path, s.unknownSummary,
 			fmt.Sprintf("The provider cannot be configured because %s is unknown until apply. Set it to a value known at plan "+
 				"time, or leave it unset and use the %s environment variable.", s.path, s.env))
 		return "", ""
@@ -55,11 +57,11 @@ func (s setting) get(diags *diag.Diagnostics) (value, source string) {
 }
 
 func (s setting) invalid(diags *diag.Diagnostics, source string, err error) {
-	diags.AddAttributeError(s.path, "Invalid Bipsync "+s.title,
+	diags.AddAttributeError(s.path, s.invalidSummary,
 		fmt.Sprintf("The value from %s is not valid: %v", source, err))
 }
 
-func durationSetting(p string, v timetypes.GoDuration, env, title string) setting {
+func durationSetting(p string, v timetypes.GoDuration, env, unknownSummary, invalidSummary string) setting {
 	s := types.StringNull()
 	switch {
 	case v.IsUnknown():
@@ -67,7 +69,7 @@ func durationSetting(p string, v timetypes.GoDuration, env, title string) settin
 	case !v.IsNull():
 		s = types.StringValue(v.ValueString())
 	}
-	return setting{path: path.Root(p), value: s, env: env, title: title}
+	return setting{path: path.Root(p), value: s, env: env, unknownSummary: unknownSummary, invalidSummary: invalidSummary}
 }
 
 // resolveConfig applies environment fallbacks and defaults, and checks every value wherever it came from (schema
@@ -75,13 +77,13 @@ func durationSetting(p string, v timetypes.GoDuration, env, title string) settin
 func resolveConfig(m *providerModel, diags *diag.Diagnostics) resolvedConfig {
 	var cfg resolvedConfig
 
-	tenantSet := setting{path.Root("client"), m.Client, envClient, "Tenant"}
-	baseSet := setting{path.Root("base_url"), m.BaseURL, envBaseURL, "Base URL"}
+	tenantSet := setting{path.Root("client"), m.Client, envClient, summaryUnknownTenant, summaryInvalidTenant}
+	baseSet := setting{path.Root("base_url"), m.BaseURL, envBaseURL, summaryUnknownBaseURL, summaryInvalidBaseURL}
 	tenant, tenantSrc := tenantSet.get(diags)
 	base, baseSrc := baseSet.get(diags)
 	switch {
 	case tenant != "" && base != "":
-		diags.AddAttributeError(path.Root("client"), "Conflicting Bipsync Endpoint Settings",
+		diags.AddAttributeError(path.Root("client"), summaryConflictingEndpoint,
 			fmt.Sprintf("Both a tenant (from %s) and a base URL (from %s) are set. Set only one: client for "+
 				"https://{client}-api.bipsync.com, or base_url for any other endpoint.", tenantSrc, baseSrc))
 	case tenant != "":
@@ -96,15 +98,15 @@ func resolveConfig(m *providerModel, diags *diag.Diagnostics) resolvedConfig {
 		}
 		cfg.baseURL = u
 	case !diags.HasError():
-		diags.AddAttributeError(path.Root("client"), "Missing Bipsync Endpoint",
+		diags.AddAttributeError(path.Root("client"), summaryMissingEndpoint,
 			"Set client to the Bipsync tenant slug (the API is https://{client}-api.bipsync.com), or base_url for a sandbox, "+
 				"proxy or test server, in the provider block or with the BIPSYNC_CLIENT or BIPSYNC_BASE_URL environment variable.")
 	}
 
-	idSet := setting{path.Root("client_id"), m.ClientID, envClientID, "Client ID"}
+	idSet := setting{path.Root("client_id"), m.ClientID, envClientID, summaryUnknownClientID, summaryInvalidClientID}
 	id, idSrc := idSet.get(diags)
 	if id == "" && idSrc == "" {
-		diags.AddAttributeError(path.Root("client_id"), "Missing Bipsync Client ID",
+		diags.AddAttributeError(path.Root("client_id"), summaryMissingClientID,
 			"Set client_id in the provider block or the BIPSYNC_CLIENT_ID environment variable to the client ID of the "+
 				"Bipsync OAuth application.")
 	} else if err := validateClientID(id); err != nil {
@@ -112,16 +114,18 @@ func resolveConfig(m *providerModel, diags *diag.Diagnostics) resolvedConfig {
 	}
 	cfg.clientID = id
 
-	cfg.clientSecret, _ = setting{path.Root("client_secret"), m.ClientSecret, envClientSecret, "Client Secret"}.get(diags)
+	cfg.clientSecret, _ = setting{path.Root("client_secret"), m.ClientSecret, envClientSecret, summaryUnknownClientSecret, ""}.get(diags)
 
-	cfg.requestTimeout = resolveDuration(diags, durationSetting("request_timeout", m.RequestTimeout, envRequestTimeout, "Request Timeout"),
+	cfg.requestTimeout = resolveDuration(diags, durationSetting("request_timeout", m.RequestTimeout, envRequestTimeout,
+		summaryUnknownRequestTimeout, summaryInvalidRequestTimeout),
 		defaultRequestTimeout, time.Second, maxRequestTimeout)
 	cfg.refreshTokenLifetime = resolveDuration(diags,
 		durationSetting("refresh_token_lifetime", m.RefreshTokenLifetime, envRefreshTokenLifetime,
-			"Refresh Token Lifetime"),
+			summaryUnknownRefreshLifetime, summaryInvalidRefreshLifetime),
 		tokensource.DefaultRefreshTokenLifetime, minRefreshLifetime, maxRefreshLifetime)
 
-	encSet := setting{path.Root("request_encoding"), m.RequestEncoding, envRequestEncoding, "Request Encoding"}
+	encSet := setting{path.Root("request_encoding"), m.RequestEncoding, envRequestEncoding,
+		summaryUnknownRequestEncoding, summaryInvalidRequestEncoding}
 	switch enc, src := encSet.get(diags); enc {
 	case "", "form":
 		cfg.encoding = bipsync.EncodingForm
@@ -152,7 +156,8 @@ func resolveStore(m *tokenStoreModel, diags *diag.Diagnostics, cfg *resolvedConf
 	if m == nil {
 		m = &tokenStoreModel{Backend: types.StringNull(), Path: types.StringNull(), Command: types.ListNull(types.StringType)}
 	}
-	backendSet := setting{path.Root("token_store").AtName("backend"), m.Backend, envTokenStore, "Token Store Setting"}
+	backendSet := setting{path.Root("token_store").AtName("backend"), m.Backend, envTokenStore,
+		summaryUnknownStoreSetting, summaryInvalidStoreSetting}
 	backend, backendSrc := backendSet.get(diags)
 	switch backend {
 	case "":
@@ -164,13 +169,14 @@ func resolveStore(m *tokenStoreModel, diags *diag.Diagnostics, cfg *resolvedConf
 	}
 	cfg.storeBackend = backend
 
-	pathSet := setting{path.Root("token_store").AtName("path"), m.Path, envTokenStorePath, "Token Store Setting"}
+	pathSet := setting{path.Root("token_store").AtName("path"), m.Path, envTokenStorePath,
+		summaryUnknownStoreSetting, summaryInvalidStoreSetting}
 	cfg.storePath, _ = pathSet.get(diags)
 
 	cmdPath := path.Root("token_store").AtName("command")
 	switch {
 	case m.Command.IsUnknown():
-		diags.AddAttributeError(cmdPath, "Unknown Bipsync Token Store Setting",
+		diags.AddAttributeError(cmdPath, summaryUnknownStoreSetting,
 			"token_store.command is unknown until apply. Set it to a value known at plan time, or use the "+
 				envTokenStoreCommand+" environment variable.")
 	case !m.Command.IsNull():
@@ -179,13 +185,13 @@ func resolveStore(m *tokenStoreModel, diags *diag.Diagnostics, cfg *resolvedConf
 		if v, ok := lookupEnv(envTokenStoreCommand); ok {
 			argv, err := parseCommandEnv(v)
 			if err != nil {
-				diags.AddAttributeError(cmdPath, "Invalid Bipsync Token Store Setting", err.Error())
+				diags.AddAttributeError(cmdPath, summaryInvalidStoreSetting, err.Error())
 			}
 			cfg.storeCommand = argv
 		}
 	}
 	if backend == "command" && len(cfg.storeCommand) == 0 && !diags.HasError() {
-		diags.AddAttributeError(cmdPath, "Missing Bipsync Token Store Command",
+		diags.AddAttributeError(cmdPath, summaryMissingStoreCommand,
 			"The command backend needs token_store.command (or the "+envTokenStoreCommand+" environment variable): the "+
 				"program that keeps records, run as `command... get KEY` and `command... put KEY`.")
 	}
@@ -211,7 +217,7 @@ func (v stringCheck) ValidateString(_ context.Context, req validator.StringReque
 		return
 	}
 	if err := v.check(req.ConfigValue.ValueString()); err != nil {
-		resp.Diagnostics.AddAttributeError(req.Path, "Invalid Attribute Value",
+		resp.Diagnostics.AddAttributeError(req.Path, summaryInvalidAttribute,
 			fmt.Sprintf("%s must be %s: %v", req.Path, v.description, err))
 	}
 }
