@@ -192,6 +192,12 @@ func parseBaseURL(raw string) (string, error) {
 	return strings.TrimRight(u.String(), "/"), nil
 }
 
+// WorstCase returns the longest Refresh or ClientCredentials can take: every attempt at its timeout, and the most
+// waiting between attempts. A caller that must see an exchange through to its answer gives it this long.
+func (c *Client) WorstCase() time.Duration {
+	return time.Duration(c.cfg.MaxAttempts)*c.cfg.Timeout + c.cfg.MaxRetryWait
+}
+
 // TokenURL returns the token endpoint: BaseURL + TokenPath.
 func (c *Client) TokenURL() string { return c.tokenURL }
 
@@ -361,6 +367,11 @@ func (c *Client) attempt(ctx context.Context, op string, body []byte, contentTyp
 			// The caller gave up (the per-attempt timeout is actx, not ctx): nothing was sent, and there is no
 			// one left to retry for.
 			e.class = classCanceled
+			return nil, e, false
+		case isHostNotFound(err):
+			// A name that does not resolve now will not resolve in a second either: a mistyped tenant or base URL,
+			// not a passing fault. Nothing was sent.
+			e.class = classHostNotFound
 			return nil, e, false
 		default:
 			e.class = classNotSent

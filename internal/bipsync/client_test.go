@@ -700,3 +700,13 @@ func TestBackoff(t *testing.T) {
 		}
 	}
 }
+
+func TestClient_WorstCase(t *testing.T) {
+	t.Parallel()
+	c, _ := newTestClient(t, "https://acme-api.bipsync.com", func(cfg *Config) {
+		cfg.Timeout, cfg.MaxAttempts, cfg.MaxRetryWait = 10*time.Second, 3, 7*time.Second
+	})
+	if got, want := c.WorstCase(), 37*time.Second; got != want {
+		t.Fatalf("got %s; want %s (3 attempts of 10s and 7s of waiting)", got, want)
+	}
+}

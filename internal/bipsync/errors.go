@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"html"
+	"net"
 	"net/url"
 	"sort"
 	"strings"
@@ -72,6 +73,7 @@ const (
 	classCanceled             // the caller's context ended before anything was sent
 	classNotSent              // transport failure before the request was written: the server surely saw nothing
 	classCertificate          // certificate verification failed: permanent until the trust or the URL is fixed
+	classHostNotFound         // the host name does not resolve: nothing was sent, and retrying cannot help
 	classRetryLater           // 429 or 503: the server said it did not process the request
 	classAnswered             // an error answer: the server processed and refused; nothing was consumed
 	classUnknown              // sent and no usable answer: the exchange may or may not have happened
@@ -199,6 +201,19 @@ func IsRetryableLater(err error) bool {
 	}
 	c := e.classify()
 	return c == classRetryLater || c == classNotSent
+}
+
+// IsHostNotFound reports that the token endpoint's host name does not resolve (a DNS "no such host"); nothing was sent.
+// It is not retried: the usual cause is a mistyped tenant or base URL.
+func IsHostNotFound(err error) bool {
+	e, ok := asError(err)
+	return ok && (e.class == classHostNotFound || (e.class == classUnset && !e.Sent && e.StatusCode == 0 && isHostNotFound(e.Err)))
+}
+
+// isHostNotFound tells a lookup that found no such host from other dial failures, which may pass.
+func isHostNotFound(err error) bool {
+	var dnsErr *net.DNSError
+	return errors.As(err, &dnsErr) && dnsErr.IsNotFound
 }
 
 // IsCertificateError reports that the server's certificate failed verification; nothing was sent.

@@ -51,6 +51,31 @@ func TestClient_transportFailures(t *testing.T) {
 		assertNoSecrets(t, err, testClientSecret, testRefreshToken)
 	})
 
+	t.Run("a host name that does not resolve is not retried", func(t *testing.T) {
+		t.Parallel()
+		var dials atomic.Int32
+		c, sleeps := newTestClient(t, "https://no-such-tenant-api.bipsync.com", func(cfg *Config) {
+			cfg.HTTPClient = &http.Client{Transport: &http.Transport{
+				DialContext: func(context.Context, string, string) (net.Conn, error) {
+					dials.Add(1)
+					return nil, &net.DNSError{Err: "no such host", Name: "no-such-tenant-api.bipsync.com", IsNotFound: true}
+				},
+			}}
+		})
+		_, err := c.Refresh(context.Background(), testRefreshToken, nil)
+		e := mustError(t, err)
+		if got := predicatesOf(err); got != (predicates{}) || !IsHostNotFound(err) {
+			t.Errorf("predicates: got %+v, host not found %t; want none, host not found true", got, IsHostNotFound(err))
+		}
+		if e.Sent || e.Attempts != 1 || len(sleeps.Waits()) != 0 || dials.Load() != 1 {
+			t.Errorf("got Sent=%t attempts %d waits %v dials %d; want false, 1, none, 1", e.Sent, e.Attempts, sleeps.Waits(), dials.Load())
+		}
+		if IsHostNotFound(&Error{StatusCode: 400}) {
+			t.Error("got IsHostNotFound for an answered request; want false")
+		}
+		assertNoSecrets(t, err, testClientSecret, testRefreshToken)
+	})
+
 	t.Run("certificate error is not retried", func(t *testing.T) {
 		t.Parallel()
 		var hits atomic.Int32

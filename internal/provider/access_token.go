@@ -92,7 +92,7 @@ func fetchAccessToken(ctx context.Context, data *providerData, m *accessTokenMod
 		"expires_at": res.ExpiresAt.UTC().Format(time.RFC3339),
 	})
 	addWarnings(diags, res.Warnings)
-	if req.Grant == tokensource.GrantRefreshToken && data.store.Kind() == "file" && onCI() {
+	if req.Grant == tokensource.GrantRefreshToken && data.store.Traits().Local && onCI() {
 		diags.AddWarning(summaryFileStoreOnCI,
 			"The CI environment variable is set and this refresh chain lives in a local file ("+data.store.Describe()+"). A "+
 				"runner that is not kept between jobs loses the rotated chain with it, and the next job would need a new "+

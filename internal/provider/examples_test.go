@@ -296,8 +296,8 @@ resource "echo" "token" {}
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.HasPrefix(record, []byte("bts1.")) {
-		t.Errorf("secret: got %.12q…; want an encrypted record (bts1.…)", record)
+	if !bytes.HasPrefix(record, []byte("bts2.")) {
+		t.Errorf("secret: got %.12q…; want an encrypted record (bts2.…)", record)
 	}
 	for name, secret := range map[string]string{"the seed": seed, "the access token": accessToken} {
 		if secret == "" || bytes.Contains(record, []byte(secret)) {

@@ -262,7 +262,7 @@ func openStore(cfg resolvedConfig) (tokenstore.Store, error) {
 	case "none":
 		return tokenstore.NewNone(), nil
 	case "command":
-		return tokenstore.NewCommand(cfg.storeCommand)
+		return tokenstore.NewCommand(tokenstore.CommandConfig{Argv: cfg.storeCommand})
 	default:
 		dir := cfg.storePath
 		if dir == "" {

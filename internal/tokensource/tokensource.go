@@ -206,9 +206,10 @@ func (e *StoreError) Unwrap() error { return e.Err }
 // chainState is what this process knows of one chain. It is process-wide (see registry) so that every provider
 // instance (aliases included) shares one single-flight per chain.
 type chainState struct {
-	sem     chan struct{}      // single-flight: one holder at a time, waits honour the context
-	pending *tokenstore.Record // exchanged but not yet saved
-	cached  *tokenstore.Record // last record, for stores that keep nothing (client credentials with store none)
+	sem             chan struct{}        // single-flight: one holder at a time, waits honour the context
+	pending         *tokenstore.Record   // exchanged but not yet saved
+	pendingReplaces *tokenstore.Revision // what pending's save replaces
+	cached          *tokenstore.Record   // last record, for stores that keep nothing (client credentials with store none)
 }
 
 var registry = struct {
@@ -259,7 +260,7 @@ func (s *Source) refreshToken(ctx context.Context, req Request) (*Result, error)
 	if req.RefreshToken == "" {
 		return nil, errors.New("no refresh token given")
 	}
-	if s.store.Kind() == "none" {
+	if !s.store.Traits().Persistent {
 		return nil, ErrStoreRequired
 	}
 	key := s.Key(req.RefreshToken)
@@ -281,7 +282,7 @@ func (s *Source) refreshToken(ctx context.Context, req Request) (*Result, error)
 	defer func() { _ = unlock() }()
 
 	if c.pending != nil {
-		if err := s.store.Save(ctx, key, seed, c.pending); err != nil {
+		if err := s.store.Save(ctx, key, seed, c.pending, c.pendingReplaces); err != nil {
 			return nil, &SaveError{Store: s.store.Describe(), Err: err}
 		}
 		c.pending = nil
@@ -306,8 +307,12 @@ func (s *Source) refreshToken(ctx context.Context, req Request) (*Result, error)
 	if next == nil {
 		return nil, err
 	}
-	if serr := s.store.Save(bctx, key, seed, next); serr != nil {
-		c.pending = next
+	var replaces *tokenstore.Revision
+	if rec.ID != "" || rec.Generation > 0 {
+		replaces = rec.Revision().Ptr()
+	}
+	if serr := s.store.Save(bctx, key, seed, next, replaces); serr != nil {
+		c.pending, c.pendingReplaces = next, replaces
 		return nil, &SaveError{Store: s.store.Describe(), Err: serr}
 	}
 	if err != nil {
@@ -344,6 +349,7 @@ func (s *Source) Exchange(ctx context.Context, prev *tokenstore.Record, scopes [
 		Scopes:     effectiveScopes(prev.Scopes, scopes),
 		RotatedAt:  s.now(),
 		Generation: prev.Generation + 1,
+		ID:         tokenstore.NewRecordID(),
 	}
 	if head, ok := bipsync.RescuedRefreshToken(err); ok {
 		next.RefreshToken, next.RefreshTokenIssuedAt = head, next.RotatedAt
@@ -374,7 +380,7 @@ func (s *Source) clientCredentials(ctx context.Context, req Request) (*Result, e
 	}
 	defer c.release()
 
-	persistent := s.store.Kind() != "none"
+	persistent := s.store.Traits().Persistent
 	var rec *tokenstore.Record
 	if persistent {
 		unlock, err := s.store.Lock(ctx, key)
@@ -397,10 +403,12 @@ func (s *Source) clientCredentials(ctx context.Context, req Request) (*Result, e
 		return nil, err
 	}
 	var gen int64
+	var replaces *tokenstore.Revision
 	if rec != nil {
-		gen = rec.Generation
+		gen, replaces = rec.Generation, rec.Revision().Ptr()
 	}
 	next := &tokenstore.Record{
+		ID:                   tokenstore.NewRecordID(),
 		AccessToken:          tok.AccessToken,
 		TokenType:            tok.TokenType,
 		AccessTokenExpiresAt: tok.Expiry,
@@ -414,7 +422,7 @@ func (s *Source) clientCredentials(ctx context.Context, req Request) (*Result, e
 		// A client-credentials token revokes nothing, so a failed save loses nothing: say so and hand it out.
 		bctx, cancel := s.Detach(ctx)
 		defer cancel()
-		if err := s.store.Save(bctx, key, seed, next); err != nil {
+		if err := s.store.Save(bctx, key, seed, next, replaces); err != nil {
 			warnings = append(warnings, Warning{
 				Summary: "Bipsync Token Not Cached",
 				Detail: fmt.Sprintf("The client-credentials token could not be saved in the %s, so the next run asks for a new one. "+

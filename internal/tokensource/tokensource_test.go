@@ -109,7 +109,7 @@ func (m *memStore) Load(_ context.Context, key tokenstore.Key, _ string) (*token
 	return &c, nil
 }
 
-func (m *memStore) Save(_ context.Context, key tokenstore.Key, _ string, rec *tokenstore.Record) error {
+func (m *memStore) Save(_ context.Context, key tokenstore.Key, _ string, rec *tokenstore.Record, _ *tokenstore.Revision) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.saveErr != nil {
@@ -121,7 +121,9 @@ func (m *memStore) Save(_ context.Context, key tokenstore.Key, _ string, rec *to
 	return nil
 }
 
-func (m *memStore) Kind() string     { return m.kind }
+func (m *memStore) Traits() tokenstore.Traits {
+	return tokenstore.Traits{Persistent: m.kind != "none", SharedLock: true, AtomicSave: true, Local: m.kind == "file"}
+}
 func (m *memStore) Describe() string { return "memory store" }
 
 type clock struct {

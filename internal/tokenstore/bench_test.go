@@ -40,7 +40,7 @@ func benchFileStore(b *testing.B) Store {
 func BenchmarkFileLoad(b *testing.B) {
 	st, key := benchFileStore(b), testKey(testSeed)
 	ctx := b.Context()
-	if err := st.Save(ctx, key, testSeed, sampleRecord()); err != nil {
+	if err := st.Save(ctx, key, testSeed, sampleRecord(), nil); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
@@ -55,11 +55,14 @@ func BenchmarkFileLoad(b *testing.B) {
 func BenchmarkFileSave(b *testing.B) {
 	st, key, rec := benchFileStore(b), testKey(testSeed), sampleRecord()
 	ctx := b.Context()
+	var replaces *Revision
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := st.Save(ctx, key, testSeed, rec); err != nil {
+		rec.ID = NewRecordID()
+		if err := st.Save(ctx, key, testSeed, rec, replaces); err != nil {
 			b.Fatal(err)
 		}
+		replaces = rec.Revision().Ptr()
 	}
 }
 

@@ -11,24 +11,36 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 )
 
 // The envelope is ASCII so that a secret manager that only holds text can keep it:
 //
-//	bts1.<base64url salt>.<base64url nonce>.<base64url AES-256-GCM ciphertext>\n
+//	bts2.<generation>.<id>.<base64url salt>.<base64url nonce>.<base64url AES-256-GCM ciphertext>\n
 //
 // The AES key is HKDF-SHA256(seed, salt, info || key). A fresh salt per Seal gives a fresh AES key per record,
-// so a random nonce can never repeat under one key. The chain key is also the additional data, so a record
-// copied to another chain's slot fails authentication instead of resurrecting a foreign chain.
+// so a random nonce can never repeat under one key. The chain key and the clear header (generation and record ID)
+// are the additional data: a record copied to another chain's slot, or whose header was edited, fails
+// authentication instead of resurrecting a foreign chain or posing as another revision.
+//
+// The generation and ID travel in clear so that a store can compare revisions without the seed: a command helper
+// does a conditional write with its secret manager by comparing them, and never decrypts anything. They reveal how
+// often a chain was exchanged, nothing more.
+//
+// Envelopes written before records had IDs start with bts1 and have no clear header (bts1.<salt>.<nonce>.<ct>,
+// with the chain key alone as additional data). Open still reads them; Seal writes bts2 only.
 const (
-	envelopePrefix = "bts1"
-	hkdfInfo       = "terraform-provider-bipsync token store v1"
-	saltSize       = 16
-	nonceSize      = 12
-	// maxEnvelope bounds what Open reads and what a backend accepts: a record is a few hundred bytes, and a
-	// bound keeps a wrong file or a chatty helper from exhausting memory.
-	maxEnvelope = 1 << 20
+	envelopePrefix       = "bts2"
+	legacyEnvelopePrefix = "bts1"
+	hkdfInfo             = "terraform-provider-bipsync token store v1"
+	saltSize             = 16
+	nonceSize            = 12
+	// maxEnvelope bounds what Open reads, what Seal writes and what a backend accepts. The token client accepts
+	// answers up to 1 MiB; JSON may escape each byte of a token into six (\u003c), and base64 adds a third, so the
+	// largest record an accepted answer can make stays under 9 MiB. A bound keeps a wrong file or a chatty helper
+	// from exhausting memory, and Seal refusing what Open would refuse means no saved record is ever unreadable.
+	maxEnvelope = 16 << 20
 )
 
 var b64 = base64.RawURLEncoding.Strict()
@@ -37,18 +49,54 @@ var b64 = base64.RawURLEncoding.Strict()
 // happens to Record's Go shape, and so that Record itself never needs JSON tags that would invite marshalling
 // tokens in clear elsewhere.
 type wireRecord struct {
-	Version              int       `json:"v"`
-	RefreshToken         string    `json:"refresh_token,omitempty"`
-	RefreshTokenIssuedAt time.Time `json:"refresh_token_issued_at"`
-	AccessToken          string    `json:"access_token,omitempty"`
-	TokenType            string    `json:"token_type,omitempty"`
-	AccessTokenExpiresAt time.Time `json:"access_token_expires_at"`
-	Scopes               []string  `json:"scopes"` // null (not known) and [] (none) differ
-	RotatedAt            time.Time `json:"rotated_at"`
-	Generation           int64     `json:"generation"`
+	Version              int        `json:"v"`
+	RefreshToken         string     `json:"refresh_token,omitempty"`
+	RefreshTokenIssuedAt time.Time  `json:"refresh_token_issued_at"`
+	AccessToken          string     `json:"access_token,omitempty"`
+	TokenType            string     `json:"token_type,omitempty"`
+	AccessTokenExpiresAt time.Time  `json:"access_token_expires_at"`
+	Scopes               []string   `json:"scopes"` // null (not known) and [] (none) differ
+	RotatedAt            time.Time  `json:"rotated_at"`
+	Generation           int64      `json:"generation"`
+	PromisedUntil        *time.Time `json:"promised_until,omitempty"`
+	PromisedMinValidity  int64      `json:"promised_min_validity_ns,omitempty"`
+	PromisedAt           *time.Time `json:"promised_at,omitempty"`
+	Asks                 []wireAsk  `json:"asks,omitempty"`
+}
+
+type wireAsk struct {
+	Scopes []string  `json:"scopes"`
+	At     time.Time `json:"at"`
 }
 
 const wireVersion = 1
+
+func optTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+func fromOptTime(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return *t
+}
+
+// header is the clear part of a bts2 envelope that is authenticated with the ciphertext.
+func header(rev Revision) string {
+	return envelopePrefix + "." + strconv.FormatInt(rev.Generation, 10) + "." + rev.ID
+}
+
+func additionalData(key Key, hdr string) []byte {
+	if hdr == "" {
+		return []byte(key) // legacy bts1
+	}
+	return []byte(string(key) + "." + hdr)
+}
 
 func aead(key Key, seed string, salt []byte) (cipher.AEAD, error) {
 	k, err := hkdf.Key(sha256.New, []byte(seed), salt, hkdfInfo+string(key), 32)
@@ -63,7 +111,8 @@ func aead(key Key, seed string, salt []byte) (cipher.AEAD, error) {
 }
 
 // Seal encrypts rec for the chain key under seed and returns the ASCII envelope, newline terminated.
-// An empty seed is refused: the derived key would be public, and the record as good as clear text.
+// An empty seed is refused: the derived key would be public, and the record as good as clear text. rec.ID must be a
+// record ID (NewRecordID): it is part of the envelope's clear header.
 func Seal(key Key, seed string, rec *Record) ([]byte, error) {
 	if err := key.validate(); err != nil {
 		return nil, err
@@ -74,7 +123,13 @@ func Seal(key Key, seed string, rec *Record) ([]byte, error) {
 	if rec == nil {
 		return nil, errors.New("seal token store record: nil record")
 	}
-	plain, err := json.Marshal(wireRecord{
+	if !validID(rec.ID) {
+		return nil, errors.New("seal token store record: the record has no valid ID (a bug in the provider)")
+	}
+	if rec.Generation < 0 {
+		return nil, errors.New("seal token store record: negative generation (a bug in the provider)")
+	}
+	w := wireRecord{
 		Version:              wireVersion,
 		RefreshToken:         rec.RefreshToken,
 		RefreshTokenIssuedAt: rec.RefreshTokenIssuedAt.UTC(),
@@ -84,23 +139,31 @@ func Seal(key Key, seed string, rec *Record) ([]byte, error) {
 		Scopes:               rec.Scopes,
 		RotatedAt:            rec.RotatedAt.UTC(),
 		Generation:           rec.Generation,
-	})
+		PromisedUntil:        optTime(rec.PromisedUntil),
+		PromisedMinValidity:  int64(rec.PromisedMinValidity),
+		PromisedAt:           optTime(rec.PromisedAt),
+	}
+	for _, a := range rec.Asks {
+		w.Asks = append(w.Asks, wireAsk{Scopes: a.Scopes, At: a.At.UTC()})
+	}
+	plain, err := json.Marshal(w)
 	if err != nil {
 		return nil, fmt.Errorf("seal token store record: %w", err)
 	}
 	var salt [saltSize]byte
 	var nonce [nonceSize]byte
-	rand.Read(salt[:])
-	rand.Read(nonce[:])
+	_, _ = rand.Read(salt[:])
+	_, _ = rand.Read(nonce[:])
 	g, err := aead(key, seed, salt[:])
 	if err != nil {
 		return nil, fmt.Errorf("seal token store record: %w", err)
 	}
-	ct := g.Seal(nil, nonce[:], plain, []byte(key))
+	hdr := header(rec.Revision())
+	ct := g.Seal(nil, nonce[:], plain, additionalData(key, hdr))
 	clear(plain)
 
-	out := make([]byte, 0, len(envelopePrefix)+3+b64.EncodedLen(saltSize)+b64.EncodedLen(nonceSize)+b64.EncodedLen(len(ct))+1)
-	out = append(out, envelopePrefix...)
+	out := make([]byte, 0, len(hdr)+3+b64.EncodedLen(saltSize)+b64.EncodedLen(nonceSize)+b64.EncodedLen(len(ct))+1)
+	out = append(out, hdr...)
 	out = append(out, '.')
 	out = b64.AppendEncode(out, salt[:])
 	out = append(out, '.')
@@ -108,6 +171,9 @@ func Seal(key Key, seed string, rec *Record) ([]byte, error) {
 	out = append(out, '.')
 	out = b64.AppendEncode(out, ct)
 	out = append(out, '\n')
+	if len(out) > maxEnvelope {
+		return nil, fmt.Errorf("seal token store record: the record is %d bytes, more than the %d a store accepts", len(out), maxEnvelope)
+	}
 	return out, nil
 }
 
@@ -120,42 +186,80 @@ func corrupt(reason string) error {
 	return fmt.Errorf("%w: %s", ErrCorrupt, reason)
 }
 
-// Open decrypts an envelope made by Seal for the same key and seed. Anything else (another seed, another key,
-// a damaged or foreign file) gives an error that satisfies errors.Is(err, ErrCorrupt) and names the reason,
-// never the content.
-func Open(key Key, seed string, data []byte) (*Record, error) {
-	if err := key.validate(); err != nil {
-		return nil, err
-	}
+// envelope is an envelope split into its parts, not yet decrypted.
+type envelope struct {
+	rev                Revision // ID "" for a legacy bts1 envelope
+	hdr                string   // "" for a legacy bts1 envelope
+	salt, nonce, ctext []byte
+}
+
+// parseEnvelope splits an envelope without the seed. Errors satisfy errors.Is(err, ErrCorrupt).
+func parseEnvelope(data []byte) (*envelope, error) {
 	if len(data) > maxEnvelope {
 		return nil, corrupt(fmt.Sprintf("%d bytes is larger than any record", len(data)))
 	}
 	// Secret managers and editors may add a trailing newline or CRLF; nothing else is tolerated.
 	data = bytes.TrimRight(data, "\r\n")
 	parts := bytes.Split(data, []byte("."))
-	if len(parts) != 4 || string(parts[0]) != envelopePrefix {
-		return nil, corrupt("not a token store envelope (want bts1.<salt>.<nonce>.<ciphertext>)")
+	var e envelope
+	switch {
+	case len(parts) == 4 && string(parts[0]) == legacyEnvelopePrefix:
+	case len(parts) == 6 && string(parts[0]) == envelopePrefix:
+		gen, err := strconv.ParseInt(string(parts[1]), 10, 64)
+		if err != nil || gen < 0 || strconv.FormatInt(gen, 10) != string(parts[1]) {
+			return nil, corrupt("bad generation in the header")
+		}
+		if !validID(string(parts[2])) {
+			return nil, corrupt("bad record ID in the header")
+		}
+		e.rev = Revision{Generation: gen, ID: string(parts[2])}
+		e.hdr = string(bytes.Join(parts[:3], []byte(".")))
+		parts = parts[2:]
+	default:
+		return nil, corrupt("not a token store envelope (want bts2.<generation>.<id>.<salt>.<nonce>.<ciphertext>)")
 	}
-	salt, err := b64.AppendDecode(nil, parts[1])
-	if err != nil || len(salt) != saltSize {
+	var err error
+	if e.salt, err = b64.AppendDecode(nil, parts[1]); err != nil || len(e.salt) != saltSize {
 		return nil, corrupt("bad salt")
 	}
-	nonce, err := b64.AppendDecode(nil, parts[2])
-	if err != nil || len(nonce) != nonceSize {
+	if e.nonce, err = b64.AppendDecode(nil, parts[2]); err != nil || len(e.nonce) != nonceSize {
 		return nil, corrupt("bad nonce")
 	}
-	ct, err := b64.AppendDecode(nil, parts[3])
-	if err != nil {
+	if e.ctext, err = b64.AppendDecode(nil, parts[3]); err != nil {
 		return nil, corrupt("bad ciphertext encoding")
 	}
-	g, err := aead(key, seed, salt)
+	return &e, nil
+}
+
+// EnvelopeRevision returns the revision an envelope's clear header names, without the seed. A legacy envelope (bts1)
+// has the revision {ID: ""}, whose generation is known only once it is opened.
+func EnvelopeRevision(data []byte) (Revision, error) {
+	e, err := parseEnvelope(data)
+	if err != nil {
+		return Revision{}, err
+	}
+	return e.rev, nil
+}
+
+// Open decrypts an envelope made by Seal for the same key and seed. Anything else (another seed, another key,
+// a damaged or foreign file, an edited header) gives an error that satisfies errors.Is(err, ErrCorrupt) and names the
+// reason, never the content.
+func Open(key Key, seed string, data []byte) (*Record, error) {
+	if err := key.validate(); err != nil {
+		return nil, err
+	}
+	e, err := parseEnvelope(data)
+	if err != nil {
+		return nil, err
+	}
+	g, err := aead(key, seed, e.salt)
 	if err != nil {
 		return nil, corrupt(err.Error())
 	}
-	if len(ct) < g.Overhead() {
+	if len(e.ctext) < g.Overhead() {
 		return nil, corrupt("ciphertext too short")
 	}
-	plain, err := g.Open(ct[:0], nonce, ct, []byte(key))
+	plain, err := g.Open(e.ctext[:0], e.nonce, e.ctext, additionalData(key, e.hdr))
 	if err != nil {
 		return nil, corrupt("authentication failed (another seed or chain, or damaged)")
 	}
@@ -171,7 +275,10 @@ func Open(key Key, seed string, data []byte) (*Record, error) {
 	if w.Generation < 0 {
 		return nil, corrupt("negative generation")
 	}
-	return &Record{
+	if e.hdr != "" && w.Generation != e.rev.Generation {
+		return nil, corrupt("the header's generation differs from the record's")
+	}
+	rec := &Record{
 		RefreshToken:         w.RefreshToken,
 		RefreshTokenIssuedAt: w.RefreshTokenIssuedAt,
 		AccessToken:          w.AccessToken,
@@ -180,5 +287,13 @@ func Open(key Key, seed string, data []byte) (*Record, error) {
 		Scopes:               w.Scopes,
 		RotatedAt:            w.RotatedAt,
 		Generation:           w.Generation,
-	}, nil
+		ID:                   e.rev.ID,
+		PromisedUntil:        fromOptTime(w.PromisedUntil),
+		PromisedMinValidity:  time.Duration(w.PromisedMinValidity),
+		PromisedAt:           fromOptTime(w.PromisedAt),
+	}
+	for _, a := range w.Asks {
+		rec.Asks = append(rec.Asks, ScopeAsk{Scopes: a.Scopes, At: a.At})
+	}
+	return rec, nil
 }

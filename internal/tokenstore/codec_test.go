@@ -3,40 +3,71 @@ package tokenstore
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
-// sealPlaintext seals arbitrary bytes under testSeed the way Seal does, to reach Open's checks behind
-// authentication.
+// sealPlaintext seals arbitrary bytes under testSeed the way Seal does, with the header of generation 0 and
+// testRecordID, to reach Open's checks behind authentication.
 func sealPlaintext(t *testing.T, key Key, plain []byte) []byte {
+	t.Helper()
+	return sealWithHeader(t, key, header(Revision{Generation: 0, ID: testRecordID}), plain)
+}
+
+// sealWithHeader seals plain under testSeed behind the given clear header; an empty header makes a legacy (bts1)
+// envelope, as records were sealed before they had IDs.
+func sealWithHeader(t *testing.T, key Key, hdr string, plain []byte) []byte {
 	t.Helper()
 	salt := make([]byte, saltSize)
 	nonce := make([]byte, nonceSize)
-	rand.Read(salt)
-	rand.Read(nonce)
+	_, _ = rand.Read(salt)
+	_, _ = rand.Read(nonce)
 	g, err := aead(key, testSeed, salt)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ct := g.Seal(nil, nonce, plain, []byte(key))
-	return []byte(envelopePrefix + "." + b64.EncodeToString(salt) + "." + b64.EncodeToString(nonce) + "." + b64.EncodeToString(ct) + "\n")
+	ct := g.Seal(nil, nonce, plain, additionalData(key, hdr))
+	prefix := hdr
+	if prefix == "" {
+		prefix = legacyEnvelopePrefix
+	}
+	return []byte(prefix + "." + b64.EncodeToString(salt) + "." + b64.EncodeToString(nonce) + "." + b64.EncodeToString(ct) + "\n")
+}
+
+// legacyEnvelope seals rec as records were sealed before they had IDs: bts1, no clear header.
+func legacyEnvelope(t *testing.T, key Key, rec *Record) []byte {
+	t.Helper()
+	plain, err := json.Marshal(wireRecord{
+		Version: wireVersion, RefreshToken: rec.RefreshToken, RefreshTokenIssuedAt: rec.RefreshTokenIssuedAt,
+		AccessToken: rec.AccessToken, TokenType: rec.TokenType, AccessTokenExpiresAt: rec.AccessTokenExpiresAt,
+		Scopes: rec.Scopes, RotatedAt: rec.RotatedAt, Generation: rec.Generation,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sealWithHeader(t, key, "", plain)
 }
 
 func TestSeal_RoundTrip(t *testing.T) {
 	t.Parallel()
 	key := testKey(testSeed)
 	full := sampleRecord()
+	full.PromisedUntil = full.RotatedAt.Add(20 * time.Minute)
+	full.PromisedMinValidity = 15 * time.Minute
+	full.PromisedAt = full.RotatedAt.Add(5 * time.Minute)
+	full.Asks = []ScopeAsk{{Scopes: []string{"read"}, At: full.RotatedAt}, {Scopes: nil, At: full.RotatedAt.Add(time.Second)}}
 	tests := []struct {
 		name string
 		rec  *Record
 	}{
 		{"full", full},
-		{"zero", &Record{}},
-		{"client credentials", &Record{AccessToken: testAccessToken, TokenType: "Bearer", AccessTokenExpiresAt: full.AccessTokenExpiresAt}},
-		{"nil scopes stay nil", &Record{RefreshToken: testRefreshToken, Scopes: nil}},
-		{"empty scopes stay empty", &Record{RefreshToken: testRefreshToken, Scopes: []string{}}},
+		{"zero", &Record{ID: testRecordID}},
+		{"client credentials", &Record{AccessToken: testAccessToken, TokenType: "Bearer", AccessTokenExpiresAt: full.AccessTokenExpiresAt, ID: testRecordID}},
+		{"nil scopes stay nil", &Record{RefreshToken: testRefreshToken, Scopes: nil, ID: testRecordID}},
+		{"empty scopes stay empty", &Record{RefreshToken: testRefreshToken, Scopes: []string{}, ID: testRecordID}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -52,7 +83,35 @@ func TestSeal_RoundTrip(t *testing.T) {
 			if !recordsEqual(got, tt.rec) {
 				t.Fatalf("got %#v (scopes nil: %t); want %#v (scopes nil: %t)", got, got.Scopes == nil, tt.rec, tt.rec.Scopes == nil)
 			}
+			for i, a := range tt.rec.Asks {
+				if !a.At.Equal(got.Asks[i].At) || strings.Join(a.Scopes, " ") != strings.Join(got.Asks[i].Scopes, " ") || (a.Scopes == nil) != (got.Asks[i].Scopes == nil) {
+					t.Fatalf("ask %d: got %+v; want %+v", i, got.Asks[i], a)
+				}
+			}
+			rev, err := EnvelopeRevision(env)
+			if err != nil || rev != tt.rec.Revision() {
+				t.Fatalf("got EnvelopeRevision (%+v, %v); want (%+v, nil), read without the seed", rev, err, tt.rec.Revision())
+			}
 		})
+	}
+}
+
+// Records sealed before records had IDs (bts1) must still open: an upgrade must not strand a chain.
+func TestOpen_LegacyEnvelope(t *testing.T) {
+	t.Parallel()
+	key := testKey(testSeed)
+	want := sampleRecord()
+	want.ID = ""
+	env := legacyEnvelope(t, key, want)
+	got, err := Open(key, testSeed, env)
+	if err != nil || !recordsEqual(got, want) {
+		t.Fatalf("got (%v, %v); want (%v, nil)", got, err, want)
+	}
+	if rev, err := EnvelopeRevision(env); err != nil || rev != (Revision{}) {
+		t.Fatalf("got EnvelopeRevision (%+v, %v); want the legacy revision {0 \"\"}", rev, err)
+	}
+	if got.Revision().Ptr().String() != "legacy" {
+		t.Fatalf("got revision %q; want legacy", got.Revision().Ptr().String())
 	}
 }
 
@@ -63,8 +122,8 @@ func TestSeal_EnvelopeShape(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.HasPrefix(a, []byte("bts1.")) || !bytes.HasSuffix(a, []byte("\n")) || bytes.Count(a, []byte(".")) != 3 {
-		t.Fatalf("got envelope %q; want bts1.<salt>.<nonce>.<ciphertext>\\n", a)
+	if !bytes.HasPrefix(a, []byte("bts2.7."+testRecordID+".")) || !bytes.HasSuffix(a, []byte("\n")) || bytes.Count(a, []byte(".")) != 5 {
+		t.Fatalf("got envelope %q; want bts2.<generation>.<id>.<salt>.<nonce>.<ciphertext>\\n", a)
 	}
 	for i, c := range a[:len(a)-1] {
 		if !isEnvelopeRune(rune(c)) {
@@ -105,6 +164,10 @@ func TestSeal_Refuses(t *testing.T) {
 		{"empty seed", testKey(""), "", sampleRecord()},
 		{"nil record", testKey(testSeed), testSeed, nil},
 		{"invalid key", Key("../x"), testSeed, sampleRecord()},
+		{"no ID", testKey(testSeed), testSeed, &Record{RefreshToken: testRefreshToken}},
+		{"ID not hex", testKey(testSeed), testSeed, &Record{ID: strings.Repeat("g", 32)}},
+		{"negative generation", testKey(testSeed), testSeed, &Record{ID: testRecordID, Generation: -1}},
+		{"larger than a store takes", testKey(testSeed), testSeed, &Record{ID: testRecordID, RefreshToken: strings.Repeat("<", maxEnvelope/4)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -141,7 +204,14 @@ func TestOpen_Corrupt(t *testing.T) {
 		{"empty", key, testSeed, nil, "not a token store envelope"},
 		{"garbage", key, testSeed, []byte("hello world"), "not a token store envelope"},
 		{"json", key, testSeed, []byte(`{"refresh_token":"x"}`), "not a token store envelope"},
-		{"future version", key, testSeed, bytes.Replace(env, []byte("bts1"), []byte("bts2"), 1), "not a token store envelope"},
+		{"future version", key, testSeed, bytes.Replace(env, []byte("bts2"), []byte("bts3"), 1), "not a token store envelope"},
+		{"generation edited", key, testSeed, bytes.Replace(env, []byte("bts2.7."), []byte("bts2.8."), 1), "authentication failed"},
+		{"ID edited", key, testSeed, bytes.Replace(env, []byte(testRecordID), []byte(strings.Repeat("f", 32)), 1), "authentication failed"},
+		{"header of a legacy envelope added", key, testSeed, bytes.Replace(legacyEnvelope(t, key, sampleRecord()), []byte("bts1."), []byte("bts2.7."+testRecordID+"."), 1), "authentication failed"},
+		{"bad generation", key, testSeed, bytes.Replace(env, []byte("bts2.7."), []byte("bts2.07."), 1), "bad generation"},
+		{"negative header generation", key, testSeed, bytes.Replace(env, []byte("bts2.7."), []byte("bts2.-7."), 1), "bad generation"},
+		{"bad ID", key, testSeed, bytes.Replace(env, []byte(testRecordID), []byte("xyz"), 1), "bad record ID"},
+		{"header and record disagree", key, testSeed, sealPlaintext(t, key, []byte(`{"v":1,"generation":3}`)), "header's generation differs"},
 		{"extra part", key, testSeed, bytes.Replace(env, []byte("\n"), []byte(".AAAA\n"), 1), "not a token store envelope"},
 		{"padded base64", key, testSeed, bytes.Replace(env, []byte("\n"), []byte("==\n"), 1), "bad ciphertext encoding"},
 		{"short salt", key, testSeed, []byte("bts1.AAAA." + strings.Repeat("A", 16) + "." + strings.Repeat("A", 40)), "bad salt"},

@@ -16,7 +16,7 @@ import (
 func newFakeSMStore(t *testing.T) (*commandStore, string) {
 	t.Helper()
 	smDir := t.TempDir()
-	st, err := NewCommand(helperArgv("fakesm", smDir))
+	st, err := NewCommand(CommandConfig{Argv: helperArgv("fakesm", smDir), LockDir: filepath.Join(t.TempDir(), "locks")})
 	if err != nil {
 		t.Fatalf("got NewCommand error %v; want nil", err)
 	}
@@ -24,8 +24,7 @@ func newFakeSMStore(t *testing.T) (*commandStore, string) {
 	if !ok {
 		t.Fatalf("got NewCommand store of type %T; want *commandStore", st)
 	}
-	cs.env = helperEnviron()
-	cs.lockDir = filepath.Join(t.TempDir(), "locks")
+	cs.environ = testHelperEnviron
 	return cs, smDir
 }
 
@@ -38,24 +37,37 @@ func mark(t *testing.T, dir, name string) {
 
 func TestNewCommand(t *testing.T) {
 	t.Parallel()
-	st, err := NewCommand([]string{os.Args[0], "--vault-token=s.hunter2"})
+	st, err := NewCommand(CommandConfig{Argv: []string{os.Args[0], "--vault-token=s.hunter2"}})
 	if err != nil {
 		t.Fatalf("got %v; want a store", err)
 	}
-	if st.Kind() != "command" {
-		t.Fatalf("got kind %q; want command", st.Kind())
+	if want := (Traits{Persistent: true}); st.Traits() != want {
+		t.Fatalf("got traits %+v; want %+v (protocol 1 by default)", st.Traits(), want)
 	}
-	want := filepath.Join(os.TempDir(), "terraform-provider-bipsync-locks")
+	// The default lock directory is the user's own, never a directory shared by every user of the machine.
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := filepath.Join(cache, "terraform-provider-bipsync", "locks")
 	if d := st.Describe(); !strings.Contains(d, want) || !strings.Contains(d, os.Args[0]) || strings.Contains(d, "hunter2") {
 		t.Fatalf("got %q; want the program and lock dir %s, and no fixed arguments", d, want)
 	}
+	cond, err := NewCommand(CommandConfig{Argv: []string{os.Args[0]}, Protocol: ProtocolConditional})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Traits{Persistent: true, AtomicSave: true}); cond.Traits() != want {
+		t.Fatalf("protocol 2: got traits %+v; want %+v", cond.Traits(), want)
+	}
 
-	for name, argv := range map[string][]string{
-		"nil":       nil,
-		"empty":     {""},
-		"not found": {filepath.Join(t.TempDir(), "no-such-helper")},
+	for name, cfg := range map[string]CommandConfig{
+		"nil":        {},
+		"empty":      {Argv: []string{""}},
+		"not found":  {Argv: []string{filepath.Join(t.TempDir(), "no-such-helper")}},
+		"protocol 3": {Argv: []string{os.Args[0]}, Protocol: 3},
 	} {
-		if st, err := NewCommand(argv); err == nil {
+		if st, err := NewCommand(cfg); err == nil {
 			t.Errorf("%s: got %v; want an error", name, st)
 		}
 	}
@@ -76,7 +88,7 @@ func TestCommandStore_EndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := sampleRecord()
-	if err := cs.Save(ctx, key, testSeed, want); err != nil {
+	if err := cs.Save(ctx, key, testSeed, want, nil); err != nil {
 		t.Fatalf("got Save error %v; want nil", err)
 	}
 	if err := unlock(); err != nil {
@@ -92,7 +104,7 @@ func TestCommandStore_EndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(string(stored), "bts1.") {
+	if !strings.HasPrefix(string(stored), "bts2.7."+testRecordID+".") {
 		t.Fatalf("got stored %q; want an envelope", stored)
 	}
 	assertNoSecret(t, "secret manager entry", string(stored))
@@ -139,7 +151,7 @@ func TestCommandStore_Failures(t *testing.T) {
 		maxX    int // most 'x' characters of NOISY stderr the error may quote
 	}{
 		{
-			name: "failing put quotes stderr", marker: "FAIL", op: "put",
+			name: "failing put quotes stderr", marker: "FAIL-put", op: "put",
 			want: []string{"exit status 3", "put failed", "permission denied on secret/bipsync/" + string(key), os.Args[0], "[record redacted]"},
 		},
 		{
@@ -170,7 +182,7 @@ func TestCommandStore_Failures(t *testing.T) {
 			ctx := withTimeout(t, 30*time.Second)
 			var err error
 			if tt.op == "put" {
-				err = cs.Save(ctx, key, testSeed, sampleRecord())
+				err = cs.Save(ctx, key, testSeed, sampleRecord(), nil)
 			} else {
 				var rec *Record
 				rec, err = cs.Load(ctx, key, testSeed)
@@ -199,9 +211,10 @@ func TestCommandStore_Failures(t *testing.T) {
 			if strings.Contains(msg, "GARBAGE") {
 				t.Errorf("got %q; want nothing of stdout quoted", msg)
 			}
-			// The helper saw the envelope it was given; no piece of it may reach the error.
+			// The helper saw the envelope it was given; no piece of its sealed part (salt, nonce, ciphertext) may
+			// reach the error. The clear header (generation, record ID) is no secret.
 			if put, err := os.ReadFile(filepath.Join(smDir, "last-put")); err == nil {
-				for _, part := range strings.Split(strings.TrimSpace(string(put)), ".")[1:] {
+				for _, part := range strings.Split(strings.TrimSpace(string(put)), ".")[3:] {
 					if strings.Contains(msg, part) {
 						t.Errorf("got %q; want no piece of the envelope (%q)", msg, part)
 					}

@@ -51,10 +51,19 @@ func ensurePrivateDir(dir string) error {
 	if posixPerms && fi.Mode().Perm()&0o022 != 0 {
 		return fmt.Errorf("token store directory %s has mode %04o, so other users may replace its records; run chmod 700 %s", dir, fi.Mode().Perm(), dir)
 	}
+	// A directory someone else owns is theirs to rename, swap or fill, whatever its mode says today.
+	if err := checkOwner(fi); err != nil {
+		return fmt.Errorf("token store directory %s: %w", dir, err)
+	}
 	return nil
 }
 
-func (s *fileStore) Kind() string     { return "file" }
+func (s *fileStore) Traits() Traits {
+	// Every process that uses these records runs on this machine and takes the OS lock, so the lock excludes them all
+	// and a check under it is atomic with the write.
+	return Traits{Persistent: true, SharedLock: true, AtomicSave: true, Local: true}
+}
+
 func (s *fileStore) Describe() string { return "file store in " + s.dir }
 
 func (s *fileStore) recPath(key Key) string  { return filepath.Join(s.dir, string(key)+".rec") }
@@ -83,6 +92,19 @@ func (s *fileStore) Load(ctx context.Context, key Key, seed string) (*Record, er
 	if err := checkKeyCtx(ctx, key); err != nil {
 		return nil, err
 	}
+	data, err := s.read(key)
+	if data == nil || err != nil {
+		return nil, err
+	}
+	rec, err := Open(key, seed, data)
+	if err != nil {
+		return nil, fmt.Errorf("token store record %s: %w; it was not written for this seed or is damaged: move it aside (rename it), then seed the chain again", s.recPath(key), err)
+	}
+	return rec, nil
+}
+
+// read returns the record file's bytes, or nil when there is none.
+func (s *fileStore) read(key Key) ([]byte, error) {
 	path := s.recPath(key)
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -108,20 +130,39 @@ func (s *fileStore) Load(ctx context.Context, key Key, seed string) (*Record, er
 	if err != nil {
 		return nil, fmt.Errorf("read token store record: %w", err)
 	}
-	rec, err := Open(key, seed, data)
-	if err != nil {
-		return nil, fmt.Errorf("token store record %s: %w; it was not written for this seed or is damaged: move it aside (rename it), then seed the chain again", path, err)
+	if data == nil {
+		data = []byte{} // an empty file is a record that cannot be read, not a missing one
 	}
-	return rec, nil
+	return data, nil
 }
 
-func (s *fileStore) Save(ctx context.Context, key Key, seed string, rec *Record) error {
-	if err := checkKeyCtx(ctx, key); err != nil {
+// Save checks, under the chain's lock the caller holds, that the file holds the record rec replaces, then replaces
+// it. Every process that writes these records takes that lock first, so nothing can slip between check and write.
+func (s *fileStore) Save(ctx context.Context, key Key, seed string, rec *Record, replaces *Revision) error {
+	if err := checkSave(ctx, key, rec); err != nil {
 		return err
 	}
 	data, err := Seal(key, seed, rec)
 	if err != nil {
 		return err
+	}
+	return s.putEnvelope(ctx, key, data, rec.Revision(), replaces)
+}
+
+func (s *fileStore) putEnvelope(_ context.Context, key Key, data []byte, next Revision, replaces *Revision) error {
+	cur, err := s.read(key)
+	if err != nil {
+		return err
+	}
+	current, err := currentRevision(cur)
+	if err != nil {
+		return fmt.Errorf("token store record %s: %w; it is left alone: move it aside if you are sure it is dead", s.recPath(key), err)
+	}
+	if err := checkReplace(current, replaces, next); err != nil {
+		return err
+	}
+	if current != nil && *current == next {
+		return nil // an earlier save of this very record landed
 	}
 	return writeFileAtomic(s.dir, s.recPath(key), s.tmpPath(key), data)
 }

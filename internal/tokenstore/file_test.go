@@ -53,8 +53,8 @@ func TestNewFile_CreatesPrivateDir(t *testing.T) {
 	if got := fi.Mode().Perm(); got != 0o700 {
 		t.Fatalf("got dir mode %04o; want 0700", got)
 	}
-	if st.Kind() != "file" {
-		t.Fatalf("got kind %q; want file", st.Kind())
+	if want := (Traits{Persistent: true, SharedLock: true, AtomicSave: true, Local: true}); st.Traits() != want {
+		t.Fatalf("got traits %+v; want %+v", st.Traits(), want)
 	}
 	if want := "file store in " + dir; st.Describe() != want {
 		t.Fatalf("got %q; want %q", st.Describe(), want)
@@ -127,7 +127,7 @@ func TestFileStore_SaveLoadRoundTrip(t *testing.T) {
 	key := testKey(testSeed)
 	ctx := t.Context()
 	want := sampleRecord()
-	if err := st.Save(ctx, key, testSeed, want); err != nil {
+	if err := st.Save(ctx, key, testSeed, want, nil); err != nil {
 		t.Fatalf("got Save error %v; want nil", err)
 	}
 	got, err := st.Load(ctx, key, testSeed)
@@ -135,10 +135,11 @@ func TestFileStore_SaveLoadRoundTrip(t *testing.T) {
 		t.Fatalf("got (%v, %v); want (%v, nil)", got, err, want)
 	}
 
-	// A second Save replaces the record.
-	want.Generation++
+	// A second Save replaces the record it names.
+	replaces := want.Revision()
+	want = nextRecord(want)
 	want.RefreshToken += "-next"
-	if err := st.Save(ctx, key, testSeed, want); err != nil {
+	if err := st.Save(ctx, key, testSeed, want, &replaces); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := st.Load(ctx, key, testSeed); err != nil || !recordsEqual(got, want) {
@@ -245,7 +246,7 @@ func TestFileStore_LoadRefusesLoosePerms(t *testing.T) {
 			t.Parallel()
 			st, dir := newTestFileStore(t)
 			key := testKey(testSeed)
-			if err := st.Save(t.Context(), key, testSeed, sampleRecord()); err != nil {
+			if err := st.Save(t.Context(), key, testSeed, sampleRecord(), nil); err != nil {
 				t.Fatal(err)
 			}
 			path := filepath.Join(dir, string(key)+".rec")
@@ -281,7 +282,7 @@ func TestFileStore_RejectsInvalidKey(t *testing.T) {
 	if _, err := st.Load(ctx, bad, testSeed); err == nil {
 		t.Error("Load: got nil error; want invalid key")
 	}
-	if err := st.Save(ctx, bad, testSeed, sampleRecord()); err == nil {
+	if err := st.Save(ctx, bad, testSeed, sampleRecord(), nil); err == nil {
 		t.Error("Save: got nil error; want invalid key")
 	}
 	if entries, _ := os.ReadDir(filepath.Dir(filepath.Dir(dir))); len(entries) != 1 {
@@ -454,12 +455,16 @@ func incrementOnce(ctx context.Context, s Store, key Key, seed string) (gen int6
 	if err != nil {
 		return 0, err
 	}
+	var replaces *Revision
 	if rec == nil {
 		rec = &Record{RefreshToken: seed}
+	} else {
+		replaces = rec.Revision().Ptr()
 	}
 	rec.Generation++
+	rec.ID = NewRecordID()
 	rec.RotatedAt = time.Unix(rec.Generation, 0)
-	if err := s.Save(ctx, key, seed, rec); err != nil {
+	if err := s.Save(ctx, key, seed, rec, replaces); err != nil {
 		return 0, err
 	}
 	return rec.Generation, nil

@@ -38,7 +38,19 @@ func sampleRecord() *Record {
 		Scopes:               []string{"read", "write"},
 		RotatedAt:            base,
 		Generation:           7,
+		ID:                   testRecordID,
 	}
+}
+
+// testRecordID is a fixed record ID, so that tests can compare records whole.
+const testRecordID = "0123456789abcdef0123456789abcdef"
+
+// nextRecord returns the record that follows prev on its chain, with a fresh ID.
+func nextRecord(prev *Record) *Record {
+	next := prev.Clone()
+	next.Generation++
+	next.ID = NewRecordID()
+	return next
 }
 
 // secretForms lists each secret in clear and in the encodings a careless serialisation would use.
@@ -85,5 +97,6 @@ func recordsEqual(a, b *Record) bool {
 	return a.RefreshToken == b.RefreshToken && a.RefreshTokenIssuedAt.Equal(b.RefreshTokenIssuedAt) &&
 		a.AccessToken == b.AccessToken && a.TokenType == b.TokenType &&
 		a.AccessTokenExpiresAt.Equal(b.AccessTokenExpiresAt) && a.RotatedAt.Equal(b.RotatedAt) &&
-		a.Generation == b.Generation
+		a.Generation == b.Generation && a.ID == b.ID && a.PromisedUntil.Equal(b.PromisedUntil) &&
+		a.PromisedMinValidity == b.PromisedMinValidity && a.PromisedAt.Equal(b.PromisedAt) && len(a.Asks) == len(b.Asks)
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"net/url"
+	"strings"
 )
 
 // Key names one chain: a fingerprint of (token endpoint URL, client_id, seed). It is 64 lower-case hex
@@ -14,9 +16,48 @@ type Key string
 // keyDomain separates these fingerprints from any other SHA-256 over the same strings.
 const keyDomain = "terraform-provider-bipsync chain key v1"
 
-// KeyFor returns the key of the chain seeded with seed at tokenURL for clientID. Each field is length-prefixed
-// so that no two different triples share an encoding ("a"+"bc" and "ab"+"c" differ).
+// KeyFor returns the key of the chain seeded with seed at tokenURL for clientID. The endpoint is canonical first
+// (CanonicalEndpoint), so every spelling of one endpoint names one chain. Each field is length-prefixed so that no two
+// different triples share an encoding ("a"+"bc" and "ab"+"c" differ).
 func KeyFor(tokenURL, clientID, seed string) Key {
+	return keyFor(CanonicalEndpoint(tokenURL), clientID, seed)
+}
+
+// LegacyKey returns the key that versions before endpoints were made canonical gave the chain, and whether it differs
+// from KeyFor's: a record saved under it is the same chain, and must still be found.
+func LegacyKey(tokenURL, clientID, seed string) (Key, bool) {
+	if CanonicalEndpoint(tokenURL) == tokenURL {
+		return "", false
+	}
+	return keyFor(tokenURL, clientID, seed), true
+}
+
+// CanonicalEndpoint returns the one spelling of a URL: scheme and host in lower case, no trailing dot on the host
+// name, no port when it is the scheme's default. "https://ACME-api.bipsync.com.:443/v1/oauth/token" and
+// "https://acme-api.bipsync.com/v1/oauth/token" are one endpoint, so one chain. A value that does not parse is
+// returned as it is.
+func CanonicalEndpoint(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return raw
+	}
+	u.Scheme = strings.ToLower(u.Scheme)
+	host, port := strings.ToLower(u.Hostname()), u.Port()
+	host = strings.TrimRight(host, ".")
+	if (u.Scheme == "https" && port == "443") || (u.Scheme == "http" && port == "80") {
+		port = ""
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	u.Host = host
+	if port != "" {
+		u.Host += ":" + port
+	}
+	return u.String()
+}
+
+func keyFor(tokenURL, clientID, seed string) Key {
 	h := sha256.New()
 	var n [8]byte
 	for _, s := range []string{keyDomain, tokenURL, clientID, seed} {

@@ -69,3 +69,51 @@ func TestKey_ValidateRejects(t *testing.T) {
 		})
 	}
 }
+
+// One endpoint spelt differently is one chain: a second configuration (or BIPSYNC_BASE_URL on CI) that spells the
+// tenant's URL another way must find the chain the first one keeps, not exchange its spent seed.
+func TestKeyFor_CanonicalEndpoint(t *testing.T) {
+	t.Parallel()
+	canonical := "https://acme-api.bipsync.com/v1/oauth/token"
+	want := KeyFor(canonical, testClientID, testSeed)
+	for _, spelling := range []string{
+		canonical,
+		"https://ACME-api.bipsync.com/v1/oauth/token",
+		"HTTPS://acme-api.bipsync.com/v1/oauth/token",
+		"https://acme-api.bipsync.com:443/v1/oauth/token",
+		"https://acme-api.bipsync.com./v1/oauth/token",
+		"https://Acme-API.Bipsync.com.:443/v1/oauth/token",
+	} {
+		if got := KeyFor(spelling, testClientID, testSeed); got != want {
+			t.Errorf("%s: got key %s; want %s, the key of %s", spelling, got, want, canonical)
+		}
+		legacy, differs := LegacyKey(spelling, testClientID, testSeed)
+		if differs != (spelling != canonical) {
+			t.Errorf("%s: got LegacyKey differs %t; want %t", spelling, differs, spelling != canonical)
+		}
+		if differs && legacy == want {
+			t.Errorf("%s: got the canonical key as the legacy one", spelling)
+		}
+	}
+	for _, other := range []string{
+		"https://acme-api.bipsync.com:8443/v1/oauth/token",
+		"http://acme-api.bipsync.com/v1/oauth/token",
+		"https://acme2-api.bipsync.com/v1/oauth/token",
+		"https://acme-api.bipsync.com/V1/oauth/token",
+	} {
+		if KeyFor(other, testClientID, testSeed) == want {
+			t.Errorf("%s: got the same key as %s; want another endpoint to be another chain", other, canonical)
+		}
+	}
+	for in, out := range map[string]string{
+		"http://127.0.0.1:80/v1/oauth/token":   "http://127.0.0.1/v1/oauth/token",
+		"http://[::1]:8080/v1/oauth/token":     "http://[::1]:8080/v1/oauth/token",
+		"http://[::1]:80/v1/oauth/token":       "http://[::1]/v1/oauth/token",
+		"http://LOCALHOST:4000/v1/oauth/token": "http://localhost:4000/v1/oauth/token",
+		"not a url":                            "not a url",
+	} {
+		if got := CanonicalEndpoint(in); got != out {
+			t.Errorf("CanonicalEndpoint(%q): got %q; want %q", in, got, out)
+		}
+	}
+}

@@ -13,7 +13,7 @@ type noneStore struct{}
 // rotated refresh token with nowhere to go is a dead chain and the caller must know before it exchanges.
 func NewNone() Store { return noneStore{} }
 
-func (noneStore) Kind() string     { return "none" }
+func (noneStore) Traits() Traits   { return Traits{} }
 func (noneStore) Describe() string { return "no token store (nothing is kept between processes)" }
 
 func (noneStore) Lock(ctx context.Context, key Key) (func() error, error) {
@@ -31,7 +31,7 @@ func (noneStore) Load(ctx context.Context, key Key, _ string) (*Record, error) {
 	return nil, checkKeyCtx(ctx, key)
 }
 
-func (noneStore) Save(ctx context.Context, key Key, _ string, _ *Record) error {
+func (noneStore) Save(ctx context.Context, key Key, _ string, _ *Record, _ *Revision) error {
 	if err := checkKeyCtx(ctx, key); err != nil {
 		return err
 	}

@@ -12,13 +12,13 @@ func TestNoneStore(t *testing.T) {
 	st := NewNone()
 	ctx := t.Context()
 	key := testKey(t.Name()) // a key of its own: none locks are process-wide
-	if st.Kind() != "none" || st.Describe() == "" {
-		t.Fatalf("got kind %q, describe %q; want none and a description", st.Kind(), st.Describe())
+	if st.Traits() != (Traits{}) || st.Describe() == "" {
+		t.Fatalf("got traits %+v, describe %q; want no traits and a description", st.Traits(), st.Describe())
 	}
 	if rec, err := st.Load(ctx, key, testSeed); rec != nil || err != nil {
 		t.Fatalf("Load: got (%v, %v); want (nil, nil)", rec, err)
 	}
-	if err := st.Save(ctx, key, testSeed, sampleRecord()); !errors.Is(err, ErrNoStore) {
+	if err := st.Save(ctx, key, testSeed, sampleRecord(), nil); !errors.Is(err, ErrNoStore) {
 		t.Fatalf("Save: got %v; want ErrNoStore", err)
 	}
 

@@ -20,8 +20,8 @@ import (
 	"time"
 )
 
-// helperEnv marks a re-executed test binary as a helper process rather than a test run.
-const helperEnv = "TOKENSTORE_TEST_HELPER"
+// testHelperEnv marks a re-executed test binary as a helper process rather than a test run.
+const testHelperEnv = "TOKENSTORE_TEST_HELPER"
 
 // helperArgv is the command line that re-executes this test binary as a helper; args follow "--".
 func helperArgv(args ...string) []string {
@@ -31,21 +31,21 @@ func helperArgv(args ...string) []string {
 func helperCmd(ctx context.Context, args ...string) *exec.Cmd {
 	argv := helperArgv(args...)
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Env = helperEnviron()
+	cmd.Env = testHelperEnviron()
 	return cmd
 }
 
-// helperEnviron marks the child as a helper. Under the race detector a process that exits 0 sleeps a second
+// testHelperEnviron marks the child as a helper. Under the race detector a process that exits 0 sleeps a second
 // so that reports can flush; helpers exit often enough for that to dominate the run, so it is switched off.
-func helperEnviron() []string {
+func testHelperEnviron() []string {
 	gorace := strings.TrimSpace(os.Getenv("GORACE") + " atexit_sleep_ms=0")
-	return append(os.Environ(), helperEnv+"=1", "GORACE="+gorace)
+	return append(os.Environ(), testHelperEnv+"=1", "GORACE="+gorace)
 }
 
 // TestHelperProcess is not a test: other tests run the test binary as a separate process through it, so
 // that locks and crashes are exercised across real process boundaries.
 func TestHelperProcess(t *testing.T) {
-	if os.Getenv(helperEnv) != "1" {
+	if os.Getenv(testHelperEnv) != "1" {
 		return
 	}
 	args := flag.Args()
@@ -271,6 +271,16 @@ func TestFileStore_CrashSafety(t *testing.T) {
 	t.Logf("survived %d of %d SIGKILLs; final generation %d; %d kills after an unacknowledged save", survived, kills, last, unacked)
 }
 
+// revisionOfEntry is what a protocol-2 helper computes from the entry it holds, as the protocol documents: the second
+// and third dot-separated fields of a bts2 envelope, or "legacy" for a bts1 one.
+func revisionOfEntry(data []byte) string {
+	parts := strings.SplitN(strings.TrimSpace(string(data)), ".", 4)
+	if len(parts) >= 3 && parts[0] == "bts2" {
+		return parts[1] + "." + parts[2]
+	}
+	return "legacy"
+}
+
 func lastWholeLine(s string) int64 {
 	lines := strings.Split(s, "\n")
 	// The element after the last newline is empty or a partial line.
@@ -300,8 +310,13 @@ func fakeSecretManager(args []string) error {
 			return fmt.Errorf("fakesm: %w", err)
 		}
 	}
+	if marker("DUMP-ENV") {
+		if err := os.WriteFile(filepath.Join(dir, "env"), []byte(strings.Join(os.Environ(), "\n")), 0o600); err != nil {
+			return err
+		}
+	}
 	switch {
-	case marker("FAIL"):
+	case marker("FAIL"), marker("FAIL-" + op):
 		// A careless helper that echoes its input into its error message.
 		fmt.Fprintf(os.Stderr, "vault: permission denied on secret/bipsync/%s; input was: %s", key, stdin)
 		os.Exit(3)
@@ -327,7 +342,33 @@ func fakeSecretManager(args []string) error {
 		_, err = os.Stdout.Write(data)
 		return err
 	case "put":
-		return os.WriteFile(path, stdin, 0o600)
+		if marker("LIE") {
+			// A protocol-2 helper that says "newer" although it holds nothing newer.
+			os.Exit(ExitConflict)
+		}
+		if os.Getenv(EnvStoreProtocol) == strconv.Itoa(ProtocolConditional) {
+			// The conditional write a protocol-2 helper does with its secret manager, compare-and-swap on a file
+			// here: the entry must hold BIPSYNC_STORE_REPLACES, or already the record being put.
+			cur := "none"
+			if data, err := os.ReadFile(path); err == nil {
+				cur = revisionOfEntry(data)
+			} else if !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
+			if cur != os.Getenv(EnvStoreReplaces) && cur != os.Getenv(EnvStoreRevision) {
+				fmt.Fprintf(os.Stderr, "fakesm: entry holds %s, not %s\n", cur, os.Getenv(EnvStoreReplaces))
+				os.Exit(ExitConflict)
+			}
+		}
+		if err := os.WriteFile(path, stdin, 0o600); err != nil {
+			return err
+		}
+		if marker("LAND-THEN-FAIL") {
+			// The secret manager stored the record, then the CLI failed (or was killed) before saying so.
+			fmt.Fprintln(os.Stderr, "fakesm: connection reset after the write")
+			os.Exit(1)
+		}
+		return nil
 	}
 	return fmt.Errorf("fakesm: unknown operation %q", op)
 }

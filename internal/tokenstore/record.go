@@ -1,8 +1,11 @@
 package tokenstore
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -19,8 +22,107 @@ type Record struct {
 	Scopes []string
 	// RotatedAt is the time of the last exchange.
 	RotatedAt time.Time
-	// Generation counts the exchanges recorded on this chain.
+	// Generation counts the exchanges recorded on this chain. A record saved before the chain's first exchange
+	// (its head is the seed) has generation 0.
 	Generation int64
+	// ID tells apart two records of one generation: the two heads of a forked chain, or a record and the same record
+	// with a later promise. Every saved version gets a new one (NewRecordID); it is not secret.
+	ID string
+
+	// PromisedUntil is the latest time a consumer was promised that the current access token stays valid: the
+	// hand-out time plus its min_validity. An exchange before it revokes a token someone still counts on.
+	PromisedUntil time.Time
+	// PromisedMinValidity and PromisedAt describe the hand-out that made PromisedUntil, for the warning that names it.
+	PromisedMinValidity time.Duration
+	PromisedAt          time.Time
+
+	// Asks are the scope sets recently asked of this chain, by any process. Two different sets asked within a short
+	// time are two consumers (two configurations, or two provider aliases, which run as separate processes) that
+	// would narrow the chain or revoke each other's tokens.
+	Asks []ScopeAsk
+}
+
+// ScopeAsk is one scope set asked of a chain, and when it was last asked.
+type ScopeAsk struct {
+	Scopes []string // normalized; nil asks for the chain's current scopes
+	At     time.Time
+}
+
+// Revision names one stored version of a chain's record.
+type Revision struct {
+	Generation int64
+	// ID is the record's ID; "" for a record sealed before records had IDs (a legacy record).
+	ID string
+}
+
+// Revision returns the record's revision.
+func (r *Record) Revision() Revision { return Revision{Generation: r.Generation, ID: r.ID} }
+
+// Matches tells whether two revisions name the same record. Legacy records have no ID and match each other: a store
+// holds at most one record per chain, and the first save replaces it with one that has an ID.
+func (v Revision) Matches(o Revision) bool {
+	if v.ID == "" || o.ID == "" {
+		return v.ID == o.ID
+	}
+	return v.Generation == o.Generation && v.ID == o.ID
+}
+
+// String is the revision as a command helper sees it: "<generation>.<id>", or "legacy" for a record without an ID.
+// A nil revision (no record) is "none".
+func (v *Revision) String() string {
+	switch {
+	case v == nil:
+		return "none"
+	case v.ID == "":
+		return "legacy"
+	default:
+		return strconv.FormatInt(v.Generation, 10) + "." + v.ID
+	}
+}
+
+// Ptr returns a pointer to a copy of v, for Save's replaces argument.
+func (v Revision) Ptr() *Revision { return &v }
+
+// idBytes is the size of a record ID before hex encoding.
+const idBytes = 16
+
+// NewRecordID returns a fresh random record ID: 32 lower-case hex characters.
+func NewRecordID() string {
+	var b [idBytes]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return hex.EncodeToString(b[:])
+}
+
+func validID(id string) bool {
+	if len(id) != 2*idBytes {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// Clone returns a deep copy of r.
+func (r *Record) Clone() *Record {
+	c := *r
+	if r.Scopes != nil {
+		c.Scopes = append([]string{}, r.Scopes...)
+	}
+	c.Asks = make([]ScopeAsk, len(r.Asks))
+	for i, a := range r.Asks {
+		c.Asks[i] = ScopeAsk{At: a.At}
+		if a.Scopes != nil {
+			c.Asks[i].Scopes = append([]string{}, a.Scopes...)
+		}
+	}
+	if r.Asks == nil {
+		c.Asks = nil
+	}
+	return &c
 }
 
 // redacted says whether a secret is present without showing any of it.
@@ -47,9 +149,10 @@ func scopesString(s []string) string {
 
 // String describes the record with its tokens redacted, so a record that reaches a log or an error is harmless.
 func (r Record) String() string {
-	return fmt.Sprintf("{RefreshToken:%s RefreshTokenIssuedAt:%s AccessToken:%s TokenType:%s AccessTokenExpiresAt:%s Scopes:%s RotatedAt:%s Generation:%d}",
+	return fmt.Sprintf("{RefreshToken:%s RefreshTokenIssuedAt:%s AccessToken:%s TokenType:%s AccessTokenExpiresAt:%s Scopes:%s RotatedAt:%s Generation:%d ID:%s PromisedUntil:%s}",
 		redacted(r.RefreshToken), timeString(r.RefreshTokenIssuedAt), redacted(r.AccessToken), r.TokenType,
-		timeString(r.AccessTokenExpiresAt), scopesString(r.Scopes), timeString(r.RotatedAt), r.Generation)
+		timeString(r.AccessTokenExpiresAt), scopesString(r.Scopes), timeString(r.RotatedAt), r.Generation, r.ID,
+		timeString(r.PromisedUntil))
 }
 
 // GoString keeps %#v from printing the tokens, which it would do field by field otherwise.
@@ -68,5 +171,7 @@ func (r Record) LogValue() slog.Value {
 		slog.String("scopes", scopesString(r.Scopes)),
 		slog.Time("rotated_at", r.RotatedAt),
 		slog.Int64("generation", r.Generation),
+		slog.String("id", r.ID),
+		slog.Time("promised_until", r.PromisedUntil),
 	)
 }
