@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/bipsync/terraform-provider-bipsync/internal/tokensource"
+	"github.com/bipsync/terraform-provider-bipsync/internal/tokenstore"
 )
 
 // defaultMinValidity is how long a handed-out access token must stay valid at least. Bipsync issues 1-hour tokens, so
@@ -73,21 +74,23 @@ func scopesValidators() []validator.Set {
 }
 
 // fetchAccessToken runs the token source for m and fills m's results. It is the whole of ephemeral Open and data
-// source Read.
-func fetchAccessToken(ctx context.Context, data *providerData, m *accessTokenModel, diags *diag.Diagnostics) {
+// source Read. It returns the chain's key, which the consumer hands to the source's Release when it is done ("" when
+// there is nothing to release).
+func fetchAccessToken(ctx context.Context, data *providerData, m *accessTokenModel, diags *diag.Diagnostics) tokenstore.Key {
 	req, seed := accessTokenRequest(ctx, m, data, diags)
 	if diags.HasError() {
-		return
+		return ""
 	}
 	ctx = maskSecrets(ctx, seed, data.clientSecret)
 	res, err := data.source.Token(ctx, req)
 	if err != nil {
-		addTokenError(diags, err, data.client.ClientID(), reseedEphemeral)
-		return
+		addTokenError(diags, err, data.failureContext(reseedEphemeral))
+		return ""
 	}
 	tflog.Debug(ctx, "bipsync access token ready", map[string]any{
 		"grant_type": string(req.Grant),
 		"exchanged":  res.Exchanged,
+		"adopted":    res.Adopted,
 		"generation": res.Generation,
 		"expires_at": res.ExpiresAt.UTC().Format(time.RFC3339),
 	})
@@ -100,6 +103,7 @@ func fetchAccessToken(ctx context.Context, data *providerData, m *accessTokenMod
 				"secret manager, or keep the chain in a bipsync_refresh_grant with a remote state backend.")
 	}
 	resultToAccessTokenModel(ctx, res, data.now(), m, diags)
+	return res.Key
 }
 
 // accessTokenRequest turns the model into a token source request, applying defaults and the env fallback.

@@ -60,6 +60,7 @@ func (d *accessTokenDataSource) Read(ctx context.Context, req datasource.ReadReq
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	// A data source has no Close: its consumers count as open for as long as this provider instance runs.
 	fetchAccessToken(ctx, d.data, &m, &resp.Diagnostics)
 	if resp.Diagnostics.HasError() {
 		return

@@ -10,12 +10,19 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/ephemeral"
 	"github.com/hashicorp/terraform-plugin-framework/ephemeral/schema"
 	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-log/tflog"
+
+	"github.com/bipsync/terraform-provider-bipsync/internal/tokenstore"
 )
 
 var (
 	_ ephemeral.EphemeralResourceWithConfigure = (*accessTokenEphemeralResource)(nil)
 	_ ephemeral.EphemeralResourceWithRenew     = (*accessTokenEphemeralResource)(nil)
+	_ ephemeral.EphemeralResourceWithClose     = (*accessTokenEphemeralResource)(nil)
 )
+
+// privateChainKey is the private-data key under which Open leaves the chain's key for Close.
+const privateChainKey = "chain"
 
 // renewLead is how long before the handed-out token expires Terraform calls Renew, so a run that outlives its token
 // is told so while it still runs.
@@ -75,9 +82,13 @@ func (e *accessTokenEphemeralResource) Open(ctx context.Context, req ephemeral.O
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	fetchAccessToken(ctx, e.data, &m, &resp.Diagnostics)
+	key := fetchAccessToken(ctx, e.data, &m, &resp.Diagnostics)
 	if resp.Diagnostics.HasError() {
 		return
+	}
+	if key != "" {
+		b, _ := json.Marshal(string(key))
+		resp.Diagnostics.Append(resp.Private.SetKey(ctx, privateChainKey, b)...)
 	}
 	resp.Diagnostics.Append(resp.Result.Set(ctx, &m)...)
 	if resp.Diagnostics.HasError() {
@@ -106,4 +117,22 @@ func (e *accessTokenEphemeralResource) Renew(ctx context.Context, req ephemeral.
 			"going. An ephemeral resource cannot hand out a new value during a run, so consumers configured with it will be "+
 			"refused after that time. Split long applies, or raise min_validity so each run starts with a fresher token.",
 			p.ExpiresAt.UTC().Format(time.RFC3339)))
+}
+
+// Close tells the token source that this consumer is done with its token, so that the promise made to it (the token
+// stays valid for min_validity) no longer holds back or warns about an exchange. A failure costs nothing but a lease
+// that expires by itself, so it is only logged.
+func (e *accessTokenEphemeralResource) Close(ctx context.Context, req ephemeral.CloseRequest, resp *ephemeral.CloseResponse) {
+	if e.data == nil {
+		return
+	}
+	b, diags := req.Private.GetKey(ctx, privateChainKey)
+	resp.Diagnostics.Append(diags...)
+	var key string
+	if len(b) == 0 || json.Unmarshal(b, &key) != nil {
+		return
+	}
+	if err := e.data.source.Release(ctx, tokenstore.Key(key)); err != nil {
+		tflog.Debug(ctx, "bipsync lease not released; it expires by itself", map[string]any{"cause": err.Error()})
+	}
 }

@@ -26,6 +26,8 @@ const (
 	envTokenStore           = "BIPSYNC_TOKEN_STORE"
 	envTokenStorePath       = "BIPSYNC_TOKEN_STORE_PATH"
 	envTokenStoreCommand    = "BIPSYNC_TOKEN_STORE_COMMAND"
+	envTokenStoreProtocol   = "BIPSYNC_TOKEN_STORE_COMMAND_PROTOCOL"
+	envTokenStoreAdoptWait  = "BIPSYNC_TOKEN_STORE_ADOPT_WAIT"
 	envRefreshToken         = "BIPSYNC_REFRESH_TOKEN"
 )
 
@@ -33,6 +35,7 @@ const (
 const (
 	defaultRequestTimeout = 30 * time.Second
 	maxRequestTimeout     = 10 * time.Minute
+	maxAdoptWait          = 30 * time.Minute
 	minRefreshLifetime    = time.Hour
 	maxRefreshLifetime    = 366 * 24 * time.Hour
 )

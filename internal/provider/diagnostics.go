@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
@@ -34,6 +35,8 @@ const (
 	summarySaveFailed      = "Bipsync Token Store Save Failed"
 	summaryStoreUnreadable = "Unreadable Bipsync Token Store Record"
 	summaryStoreError      = "Bipsync Token Store Error"
+	summaryScopeNotGranted = "Bipsync Scope Not Granted"
+	summaryMinValidity     = "Bipsync min_validity Not Below Token Lifetime"
 
 	// Provider configuration (resolveConfig). Each setting has an Unknown summary (a value known only after apply)
 	// and, where its value is checked, an Invalid one.
@@ -79,13 +82,14 @@ const (
 	summaryFileStoreOnCI       = "Bipsync File Token Store On A CI Runner"
 	summaryTokenNotCached      = "Bipsync Token Not Cached"
 	summaryShorterThanValidity = "Bipsync Token Shorter Than min_validity"
+	summaryPromiseBroken       = "Bipsync Access Token Revoked Early"
 )
 
 // allSummaries is every summary constant above: the list the runbook test walks.
 var allSummaries = []string{
 	summaryReauth, summaryOutcomeUnknown, summaryIncomplete, summaryInvalidClient, summaryUnavailable,
 	summaryCertificate, summaryRejected, summaryScopeConflict, summaryStoreRequired, summarySaveFailed,
-	summaryStoreUnreadable, summaryStoreError,
+	summaryStoreUnreadable, summaryStoreError, summaryScopeNotGranted, summaryMinValidity,
 
 	summaryMissingEndpoint, summaryConflictingEndpoint, summaryMissingClientID, summaryMissingStoreCommand,
 	summaryUnknownTenant, summaryInvalidTenant, summaryUnknownBaseURL, summaryInvalidBaseURL, summaryUnknownClientID,
@@ -100,6 +104,7 @@ var allSummaries = []string{
 
 	summaryChainExpiringSoon, summaryChainNarrowed, summaryRotationWindow, summaryPreferWriteOnly,
 	summaryTokenExpiringInRun, summaryFileStoreOnCI, summaryTokenNotCached, summaryShorterThanValidity,
+	summaryPromiseBroken,
 }
 
 // reseedSteps says how a user starts a new chain for one kind of consumer, once they hold a new refresh token.
@@ -126,26 +131,42 @@ var reauthCauses = map[bipsync.ReauthCause]string{
 	bipsync.CauseInvalid: "Bipsync refused the refresh token.",
 }
 
+// failureContext is what a diagnostic needs to know of the provider beyond the error itself.
+type failureContext struct {
+	clientID string
+	steps    reseedSteps
+	encoding bipsync.Encoding
+}
+
 // tokenErrorDiagnostic turns a failure of the token source into one diagnostic: a stable summary, and a detail that
 // says what happened, the likely cause, what to do, then the facts. It never includes a token, secret or raw body.
-func tokenErrorDiagnostic(err error, clientID string, steps reseedSteps) (summary, detail string) {
+func tokenErrorDiagnostic(err error, fc failureContext) (summary, detail string) {
 	var be *bipsync.Error
 	var conflict *tokensource.ScopeConflictError
 	var saveErr *tokensource.SaveError
 	var storeErr *tokensource.StoreError
 	var incomplete *tokensource.IncompleteAnswerError
+	var minValidity *tokensource.MinValidityError
 	switch {
 	case errors.As(err, &incomplete):
 		return summaryIncomplete, "Bipsync exchanged the refresh token, so the old one is revoked, but its answer had no " +
 			"usable access token. The new refresh token was kept in the " + incomplete.Kept + ", so the chain is intact: " +
 			"run again, and the next use exchanges it." + facts(err)
+	case bipsync.ReauthorizationCause(err) == bipsync.CauseScope:
+		return summaryScopeNotGranted, scopeDetail(err, fc)
 	case bipsync.NeedsReauthorization(err):
-		return summaryReauth, reauthDetail(err, clientID, steps)
+		return summaryReauth, reauthDetail(err, fc)
 	case bipsync.IsInvalidClient(err):
 		return summaryInvalidClient, "Bipsync did not accept the client credentials, so no token was exchanged and the refresh " +
 			"token (if any) is still valid. Check client_id and client_secret (or BIPSYNC_CLIENT_ID and BIPSYNC_CLIENT_SECRET) " +
 			"against the Bipsync OAuth application; a public application takes no client_secret, and the client_credentials " +
 			"grant needs a confidential one." + facts(err)
+	case fc.encoding == bipsync.EncodingJSON && errors.As(err, &be) && be.Code == "unsupported_grant_type":
+		// league reads only a parsed form body: behind a front end that does not decode JSON, a JSON body arrives empty
+		// and league misses grant_type. Nothing was consumed.
+		return summaryRejected, "Bipsync did not find the grant type in the request, which is what it answers when it " +
+			"cannot read a JSON body. Nothing was exchanged: the refresh token is still valid. Set request_encoding = \"form\" " +
+			"(or unset it, or unset BIPSYNC_REQUEST_ENCODING), then run again." + facts(err)
 	case bipsync.IsOutcomeUnknown(err):
 		return summaryOutcomeUnknown, "The token request reached Bipsync but no usable answer came back, so the provider cannot " +
 			"tell whether Bipsync exchanged the refresh token (and so revoked it) or not. The provider does not send the same " +
@@ -156,31 +177,38 @@ func tokenErrorDiagnostic(err error, clientID string, steps reseedSteps) (summar
 		return summaryCertificate, "The token endpoint's TLS certificate could not be verified, so no request was sent and " +
 			"the refresh token is still valid. Check base_url (a proxy or sandbox needs a certificate this machine trusts; " +
 			"add its CA to the system trust store, or SSL_CERT_FILE), then run again." + facts(err)
+	case bipsync.IsHostNotFound(err):
+		return summaryUnavailable, "The token endpoint's host name does not resolve, so nothing was sent and the refresh token " +
+			"is still valid. Check client (the tenant name, as in https://{client}-api.bipsync.com) or base_url (and the " +
+			"BIPSYNC_CLIENT and BIPSYNC_BASE_URL environment variables) for a typo, then this machine's DNS." + facts(err)
 	case bipsync.IsRetryableLater(err):
 		return summaryUnavailable, "The token request did not reach Bipsync, or Bipsync asked the provider to come back later, " +
 			"and the bounded retries ran out. Nothing was exchanged: the refresh token is still valid. Check the network path to " +
-			"the token endpoint (and base_url), then run again." + facts(err)
+			"the token endpoint, and client or base_url, then run again." + facts(err)
 	case errors.As(err, &conflict):
-		return summaryScopeConflict, fmt.Sprintf("%s.\n\nEach exchange revokes the access token handed out before it, so two "+
-			"consumers of one chain that ask for different scopes would revoke each other's token on every open, and asking for "+
-			"fewer scopes narrows the chain for good (Bipsync narrows the new refresh token too). Ask for the same scopes "+
-			"everywhere this refresh token is used, or give each scope set a chain of its own (its own authorization).", conflict)
+		return summaryScopeConflict, scopeConflictDetail(conflict)
+	case errors.As(err, &minValidity):
+		return summaryMinValidity, fmt.Sprintf("min_validity (%s) is not shorter than the lifetime of the access tokens Bipsync "+
+			"issues for this chain (%s), so no token can ever meet it: every use would exchange the chain again and revoke the "+
+			"token handed out before. Nothing was exchanged. Lower min_validity below %s (the default is %s).",
+			minValidity.MinValidity, minValidity.Lifetime, minValidity.Lifetime, defaultMinValidity)
 	case errors.Is(err, tokensource.ErrStoreRequired):
 		return summaryStoreRequired, "The refresh_token grant exchanges the refresh token for a new one and Bipsync revokes the " +
 			"old one, but the token store is \"none\", so the new refresh token would be kept nowhere and the chain would die " +
-			"with this run. Use the file store (the default) or the command store, or keep the chain in a bipsync_refresh_grant " +
-			"resource instead."
+			"with this run. Use the file store (the default), the command or postgres store, or keep the chain in a " +
+			"bipsync_refresh_grant resource instead."
 	case errors.As(err, &saveErr):
-		return summarySaveFailed, "Bipsync exchanged the refresh token and revoked the old one, but the new refresh token could " +
-			"not be saved. The provider keeps it in memory and saves it again before the next use in this run, and hands out no " +
-			"token until it is saved. If this run ends first, the chain is lost and needs a new authorization (authorization " +
-			"code grant). Fix the token store so it can be written (permissions, disk space, the command's exit status).\n\n" +
-			"Cause: " + saveErr.Err.Error()
+		return summarySaveFailed, saveDetail(saveErr)
 	case errors.Is(err, tokenstore.ErrCorrupt):
 		return summaryStoreUnreadable, "The token store holds a record for this chain that cannot be read with this refresh " +
 			"token: it is damaged, or was written for another chain. The provider leaves it alone, because it may hold the only " +
 			"live refresh token of the chain, and exchanges nothing. Move the record aside (the detail below says where) if you " +
 			"are sure it is dead, or restore it from a backup.\n\nCause: " + err.Error()
+	case errors.As(err, &storeErr) && storeErr.BeforeFirstExchange:
+		return summaryStoreError, "The token store would not take this chain's first record, so the provider did not exchange " +
+			"the refresh token: it is still valid, and nothing was consumed. A store that cannot be written would lose the chain " +
+			"after its first exchange. Fix the token store (permissions to write the secret or the directory, disk space, the " +
+			"command's exit status, the database grants), then run again.\n\nCause: " + err.Error()
 	case errors.As(err, &storeErr):
 		return summaryStoreError, "The token store could not be used, so nothing was exchanged. Check the token_store " +
 			"configuration, then run again.\n\nCause: " + err.Error()
@@ -191,21 +219,25 @@ func tokenErrorDiagnostic(err error, clientID string, steps reseedSteps) (summar
 	}
 }
 
-func reauthDetail(err error, clientID string, steps reseedSteps) string {
+func reauthDetail(err error, fc failureContext) string {
 	cause := bipsync.ReauthorizationCause(err)
-	var what string
-	if cause == bipsync.CauseScope {
-		var be *bipsync.Error
-		scope := "one of the requested scopes"
-		if errors.As(err, &be) && bipsync.ScopeFromHint(be.Hint) != "" {
-			scope = "the scope " + bipsync.ScopeFromHint(be.Hint)
+	what := reauthCauses[cause]
+	if what == "" {
+		what = reauthCauses[bipsync.CauseInvalid]
+	}
+	var spent *tokensource.ChainSpentError
+	if errors.As(err, &spent) {
+		switch {
+		case spent.OtherRunnerSeen:
+			what += fmt.Sprintf(" Another runner used this chain during this run (the token store's record changed), and the "+
+				"record the store holds now was refused too; the store was watched for %s for a newer one.", spent.Waited)
+		case spent.Waited > 0:
+			what += fmt.Sprintf(" No other runner was seen using the chain: the token store was watched for %s for a newer "+
+				"record, and none came.", spent.Waited)
 		}
-		what = "The refresh chain has no consent for " + scope + ". A chain keeps the scopes the user consented to, narrowed " +
-			"by any exchange that asked for fewer; it never widens again without a new authorization."
-	} else {
-		what = reauthCauses[cause]
-		if what == "" {
-			what = reauthCauses[bipsync.CauseInvalid]
+		if !spent.LastRotation.IsZero() {
+			what += fmt.Sprintf(" The store's record is generation %d, last rotated at %s.", spent.Generation,
+				spent.LastRotation.UTC().Format(time.RFC3339))
 		}
 	}
 	next := "The refresh chain cannot be used again; a person must authorize anew:"
@@ -214,7 +246,56 @@ func reauthDetail(err error, clientID string, steps reseedSteps) string {
 		next = "Bipsync consumed nothing: if the right value is at hand (the application's client_id, or the seed copied " +
 			"again whole), use it and run again. Otherwise a person must authorize anew:"
 	}
-	return what + "\n\n" + next + "\n" + authorizeAnew(clientID, "every scope this configuration asks for", steps) + facts(err)
+	return what + "\n\n" + next + "\n" + authorizeAnew(fc.clientID, "every scope this configuration asks for", fc.steps) + facts(err)
+}
+
+// scopeDetail explains invalid_scope: Bipsync checks scopes before it revokes anything, so the chain is intact and the
+// remedy is the scopes argument; only a scope the user never consented to needs a new authorization.
+func scopeDetail(err error, fc failureContext) string {
+	var be *bipsync.Error
+	scope := "one of the requested scopes"
+	if errors.As(err, &be) && bipsync.ScopeFromHint(be.Hint) != "" {
+		scope = "the scope " + bipsync.ScopeFromHint(be.Hint)
+	}
+	return "Bipsync refused " + scope + " for this refresh chain: it is unknown (a typo?), or the chain holds no consent " +
+		"for it. Bipsync checks scopes before it revokes anything, so nothing was consumed and the refresh token is still " +
+		"valid.\n\nFix scopes: remove " + scope + ", or ask only for scopes the chain holds (unset scopes asks for all of " +
+		"them), then run again. A chain keeps the scopes the user consented to, narrowed by any exchange that asked for " +
+		"fewer; only if this configuration truly needs a scope the chain lacks must a person authorize anew:\n" +
+		authorizeAnew(fc.clientID, "every scope this configuration asks for", fc.steps) + facts(err)
+}
+
+func scopeConflictDetail(conflict *tokensource.ScopeConflictError) string {
+	detail := conflict.Error() + ".\n\nEach exchange revokes the access token handed out before it, so two consumers of one " +
+		"chain that ask for different scopes would revoke each other's token on every open, and asking for fewer scopes " +
+		"narrows the chain for good (Bipsync narrows the new refresh token too). Nothing was exchanged. Ask for the same " +
+		"scopes everywhere this refresh token is used (every provider alias and configuration), or give each scope set a " +
+		"chain of its own (its own authorization)."
+	if conflict.CrossProcess {
+		detail += fmt.Sprintf(" If the scopes changed on purpose and the other configuration no longer runs, this clears at %s.",
+			conflict.Clears.UTC().Format(time.RFC3339))
+	}
+	return detail
+}
+
+func saveDetail(saveErr *tokensource.SaveError) string {
+	detail := "Bipsync exchanged the refresh token and revoked the old one, but the new refresh token could not be saved in " +
+		"the token store, even after retrying. The provider keeps it in memory and saves it again before the next use in this " +
+		"run, and hands out no token until it is saved."
+	if saveErr.Rescue != "" {
+		detail += "\n\nThe new record is kept, encrypted, in the rescue file " + saveErr.Rescue + ". Once the token store " +
+			"works again (fix its permissions, disk space, the command's exit status or the database), put the record back " +
+			"with the same configuration in the environment (the BIPSYNC_* variables of the token store):\n\n" +
+			"    terraform-provider-bipsync restore " + saveErr.Rescue + "\n\nThen run again. Until then, the chain lives only " +
+			"in that file."
+	} else {
+		detail += " No rescue file could be written either"
+		if saveErr.RescueErr != nil {
+			detail += " (" + saveErr.RescueErr.Error() + ")"
+		}
+		detail += ": if this run ends before the store works again, the chain is lost and needs a new authorization."
+	}
+	return detail + "\n\nCause: " + saveErr.Err.Error()
 }
 
 // authorizeAnew is the human step every reauthorization diagnostic ends with: a new authorization, then a new seed.
@@ -264,8 +345,8 @@ func facts(err error) string {
 // addTokenError adds the diagnostic for a token source failure. It is attached to an attribute only when that
 // attribute holds no secret (scopes): the CLI quotes the source line of an attribute's diagnostic, and a seed written
 // inline would be printed with it.
-func addTokenError(diags *diag.Diagnostics, err error, clientID string, steps reseedSteps) {
-	summary, detail := tokenErrorDiagnostic(err, clientID, steps)
+func addTokenError(diags *diag.Diagnostics, err error, fc failureContext) {
+	summary, detail := tokenErrorDiagnostic(err, fc)
 	if bipsync.ReauthorizationCause(err) == bipsync.CauseScope {
 		diags.AddAttributeError(path.Root("scopes"), summary, detail)
 		return
@@ -275,7 +356,40 @@ func addTokenError(diags *diag.Diagnostics, err error, clientID string, steps re
 
 func addWarnings(diags *diag.Diagnostics, warnings []tokensource.Warning) {
 	for _, w := range warnings {
-		diags.AddWarning(w.Summary, w.Detail)
+		diags.AddWarning(warningText(w))
+	}
+}
+
+// warningText words a warning of the token source.
+func warningText(w tokensource.Warning) (summary, detail string) {
+	switch w.Kind {
+	case tokensource.WarnNarrowed:
+		return summaryChainNarrowed, fmt.Sprintf("The chain held scopes %s and was exchanged for %s. Bipsync narrows the new "+
+			"refresh token too: asking this chain for a scope outside %s later fails, and only a new authorization can widen "+
+			"it again.", tokensource.DescribeScopes(w.Scopes), tokensource.DescribeScopes(w.Requested),
+			tokensource.DescribeScopes(w.Requested))
+	case tokensource.WarnShortLifetime:
+		return summaryShorterThanValidity, fmt.Sprintf("Bipsync issued an access token valid until %s, which is less than "+
+			"min_validity (%s) from now. Lower min_validity below the token lifetime (Bipsync issues 1-hour tokens): until "+
+			"then, later runs fail with %q before exchanging, because every use would exchange the chain again and revoke the "+
+			"token handed out before.", w.ExpiresAt.UTC().Format(time.RFC3339), w.MinValidity, summaryMinValidity)
+	case tokensource.WarnNotCached:
+		return summaryTokenNotCached, fmt.Sprintf("The client-credentials token could not be saved in the %s, so the next run "+
+			"asks for a new one. Nothing is lost. Cause: %v", w.Store, w.Err)
+	case tokensource.WarnPromiseBroken:
+		why := fmt.Sprintf("this request needed a token valid for %s", w.MinValidity)
+		if w.Forced {
+			why = "a rotation was asked for"
+		}
+		return summaryPromiseBroken, fmt.Sprintf("This exchange revoked the access token that was handed out at %s with "+
+			"min_validity %s, and so promised to stay valid until %s, because %s. A consumer that still uses that token "+
+			"(another run, another runner, or another resource of this run) now gets 401 from Bipsync. Consumers of one chain "+
+			"with different min_validity cut each other's tokens off: use the same min_validity everywhere this chain is "+
+			"used, or give the consumer that needs a longer one a chain of its own.",
+			w.PromisedAt.UTC().Format(time.RFC3339), w.PromisedMinValidity, w.PromisedUntil.UTC().Format(time.RFC3339), why)
+	default:
+		return summaryRejected, fmt.Sprintf("The provider has a warning it cannot word (kind %d). This is a bug in the "+
+			"provider: please report it.", w.Kind)
 	}
 }
 

@@ -159,7 +159,7 @@ func faultCases() []faultCase {
 		{name: "league invalid_grant: Cannot decrypt the refresh token", inject: league(400, bodyUndecrypt), requests: 1,
 			want: summaryWith(summaryReauth, "not a refresh token this Bipsync tenant issued")},
 		{name: "league invalid_scope", inject: league(400, bodyScope), requests: 1,
-			want: summaryWith(summaryReauth, "no consent for the scope write")},
+			want: summaryWith(summaryScopeNotGranted, "Bipsync refused the scope write", "nothing was consumed")},
 		{name: "league invalid_client (401)", inject: league(401, bodyClient), requests: 1,
 			want: summaryWith(summaryInvalidClient, "HTTP status: 401")},
 		{name: "league invalid_request: refresh_token", inject: league(400, bodyReqRT), requests: 1,

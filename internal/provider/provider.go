@@ -4,6 +4,7 @@ package provider
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -30,6 +31,7 @@ import (
 var (
 	_ provider.Provider                       = (*bipsyncProvider)(nil)
 	_ provider.ProviderWithEphemeralResources = (*bipsyncProvider)(nil)
+	_ provider.ProviderWithValidateConfig     = (*bipsyncProvider)(nil)
 )
 
 // Options change what the provider depends on; tests use them to share a fake clock and HTTP client.
@@ -69,6 +71,12 @@ type providerData struct {
 	store        tokenstore.Store
 	now          func() time.Time
 	clientSecret string // for log masking and the client_credentials check; empty for public clients
+	encoding     bipsync.Encoding
+}
+
+// failureContext is what a token error's diagnostic needs of this provider configuration.
+func (d *providerData) failureContext(steps reseedSteps) failureContext {
+	return failureContext{clientID: d.client.ClientID(), steps: steps, encoding: d.encoding}
 }
 
 type providerModel struct {
@@ -83,9 +91,11 @@ type providerModel struct {
 }
 
 type tokenStoreModel struct {
-	Backend types.String `tfsdk:"backend"`
-	Path    types.String `tfsdk:"path"`
-	Command types.List   `tfsdk:"command"`
+	Backend         types.String         `tfsdk:"backend"`
+	Path            types.String         `tfsdk:"path"`
+	Command         types.List           `tfsdk:"command"`
+	CommandProtocol types.String         `tfsdk:"command_protocol"`
+	AdoptWait       timetypes.GoDuration `tfsdk:"adopt_wait"`
 }
 
 func (p *bipsyncProvider) Metadata(_ context.Context, _ provider.MetadataRequest, resp *provider.MetadataResponse) {
@@ -187,10 +197,58 @@ func (p *bipsyncProvider) Schema(_ context.Context, _ provider.SchemaRequest, re
 							listvalidator.ValueStringsAre(stringvalidator.LengthAtLeast(1)),
 						},
 					},
+					"command_protocol": schema.StringAttribute{
+						Optional: true,
+						MarkdownDescription: "What the `command` backend's program can do. `1` (the default): `get` and `put` " +
+							"only; the provider reads the entry before it writes, which keeps a stale record from replacing a " +
+							"newer one unless a runner on another machine writes in between. `2`: `put` is a conditional write " +
+							"with the secret manager's own check (it writes only when the entry still holds the revision in " +
+							"`BIPSYNC_STORE_REPLACES`, and exits with status 75 otherwise), so runners on many machines can " +
+							"share one entry safely, and hand-outs record their promises in it. Falls back to the " +
+							"`BIPSYNC_TOKEN_STORE_COMMAND_PROTOCOL` environment variable.",
+						Validators: []validator.String{stringvalidator.OneOf("1", "2")},
+					},
+					"adopt_wait": schema.StringAttribute{
+						Optional:   true,
+						CustomType: timetypes.GoDurationType{},
+						MarkdownDescription: "How long a run whose exchange Bipsync refused as already used waits for another " +
+							"runner's newer record to appear in the token store before it reports a dead chain, as a Go " +
+							"duration. Used with the `command` backend, whose lock covers one machine only (the `file` and " +
+							"`postgres` backends re-read the store once: every user of them waits on their lock). Defaults to " +
+							"three times `request_timeout` (`90s`); at least `request_timeout` (the other runner's exchange " +
+							"alone may take that long) and at most `30m`. Falls back to the `BIPSYNC_TOKEN_STORE_ADOPT_WAIT` " +
+							"environment variable.",
+					},
 				},
 			},
 		},
 	}
+}
+
+// ValidateConfig refuses, at validate time, settings that are each valid but cannot hold together. Configure checks the
+// same rules again once environment fallbacks are known.
+func (p *bipsyncProvider) ValidateConfig(ctx context.Context, req provider.ValidateConfigRequest, resp *provider.ValidateConfigResponse) {
+	var m providerModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() || m.TokenStore == nil || m.TokenStore.AdoptWait.IsNull() || m.TokenStore.AdoptWait.IsUnknown() ||
+		m.RequestTimeout.IsUnknown() {
+		return
+	}
+	wait, diags := m.TokenStore.AdoptWait.ValueGoDuration()
+	resp.Diagnostics.Append(diags...)
+	timeout := defaultRequestTimeout
+	if !m.RequestTimeout.IsNull() {
+		t, diags := m.RequestTimeout.ValueGoDuration()
+		resp.Diagnostics.Append(diags...)
+		timeout = t
+	}
+	if resp.Diagnostics.HasError() || wait >= timeout {
+		return
+	}
+	resp.Diagnostics.AddAttributeError(path.Root("token_store").AtName("adopt_wait"), summaryInvalidStoreSetting,
+		fmt.Sprintf("token_store.adopt_wait (%s) is shorter than request_timeout (%s): another runner's exchange alone may take "+
+			"request_timeout, so this run could report a dead chain while the other still waits for its answer. Set "+
+			"adopt_wait to at least %s (the default is three times request_timeout).", wait, timeout, timeout))
 }
 
 func (p *bipsyncProvider) Configure(ctx context.Context, req provider.ConfigureRequest, resp *provider.ConfigureResponse) {
@@ -235,6 +293,8 @@ func (p *bipsyncProvider) Configure(ctx context.Context, req provider.ConfigureR
 		ClientSecret:         cfg.clientSecret,
 		Now:                  p.opts.Now,
 		RefreshTokenLifetime: cfg.refreshTokenLifetime,
+		AdoptWait:            cfg.adoptWait,
+		Sleep:                p.opts.Sleep,
 	})
 	if err != nil {
 		resp.Diagnostics.AddError(summaryInvalidProviderSettings, "This is a bug in the provider: "+err.Error())
@@ -251,6 +311,7 @@ func (p *bipsyncProvider) Configure(ctx context.Context, req provider.ConfigureR
 		store:        store,
 		now:          p.opts.Now,
 		clientSecret: cfg.clientSecret,
+		encoding:     cfg.encoding,
 	}
 	resp.ResourceData = data
 	resp.EphemeralResourceData = data
@@ -262,7 +323,7 @@ func openStore(cfg resolvedConfig) (tokenstore.Store, error) {
 	case "none":
 		return tokenstore.NewNone(), nil
 	case "command":
-		return tokenstore.NewCommand(tokenstore.CommandConfig{Argv: cfg.storeCommand})
+		return tokenstore.NewCommand(tokenstore.CommandConfig{Argv: cfg.storeCommand, Protocol: cfg.storeProtocol})
 	default:
 		dir := cfg.storePath
 		if dir == "" {

@@ -347,11 +347,11 @@ func (r *refreshGrantResource) exchange(ctx context.Context, op grantOp, prev *t
 	if !m.Scopes.IsNull() {
 		diags.Append(m.Scopes.ElementsAs(ctx, &scopes, false)...)
 	}
-	bctx, cancel := r.data.source.Detach(ctx)
+	bctx, cancel := r.data.source.DetachExchange(ctx)
 	defer cancel()
 	next, err := r.data.source.Exchange(bctx, prev, scopes)
 	if next == nil {
-		addTokenError(diags, err, r.data.client.ClientID(), reseedGrant)
+		addTokenError(diags, err, r.data.failureContext(reseedGrant))
 		return false
 	}
 	if err != nil {

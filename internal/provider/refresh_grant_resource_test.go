@@ -621,7 +621,7 @@ func TestAccRefreshGrant_keepersAndScopes(t *testing.T) {
 }
 
 // TestAccRefreshGrant_scopeBeyondConsent checks a create that asks for a scope the user did not consent to: the
-// reauthorization diagnostic names the scope, and the seed is not consumed.
+// diagnostic names the scope and says nothing was consumed (fixing scopes is the remedy), and the seed is untouched.
 func TestAccRefreshGrant_scopeBeyondConsent(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
@@ -631,8 +631,8 @@ func TestAccRefreshGrant_scopeBeyondConsent(t *testing.T) {
 		Steps: []resource.TestStep{{
 			Config:          grantConfig(f, 1, `scopes = ["read", "team_abc"]`),
 			ConfigVariables: seedVars(seed),
-			ExpectError: regexp.MustCompile(`(?s)Bipsync Reauthorization Required.*no\s+consent\s+for\s+the\s+scope\s+team_abc.*` +
-				`OAuth\s+error:\s+invalid_scope`),
+			ExpectError: regexp.MustCompile(`(?s)Bipsync Scope Not Granted.*Bipsync\s+refused\s+the\s+scope\s+team_abc.*` +
+				`nothing\s+was\s+consumed.*OAuth\s+error:\s+invalid_scope`),
 		}},
 		CheckDestroy: func(*terraform.State) error {
 			f.ledger.expect(0, "create beyond consent")()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/bipsync/terraform-provider-bipsync/internal/bipsync"
 	"github.com/bipsync/terraform-provider-bipsync/internal/tokensource"
+	"github.com/bipsync/terraform-provider-bipsync/internal/tokenstore"
 )
 
 // resolvedConfig is the provider configuration after environment fallbacks, defaults and validation.
@@ -26,6 +27,8 @@ type resolvedConfig struct {
 	storeBackend         string
 	storePath            string
 	storeCommand         []string
+	storeProtocol        int
+	adoptWait            time.Duration
 }
 
 // setting is one provider argument: its value in the configuration, its environment fallback and where to report.
@@ -154,8 +157,27 @@ func resolveDuration(diags *diag.Diagnostics, s setting, def, lo, hi time.Durati
 
 func resolveStore(m *tokenStoreModel, diags *diag.Diagnostics, cfg *resolvedConfig) {
 	if m == nil {
-		m = &tokenStoreModel{Backend: types.StringNull(), Path: types.StringNull(), Command: types.ListNull(types.StringType)}
+		m = &tokenStoreModel{Backend: types.StringNull(), Path: types.StringNull(), Command: types.ListNull(types.StringType),
+			CommandProtocol: types.StringNull(), AdoptWait: timetypes.NewGoDurationNull()}
 	}
+	storeAttr := func(name string) path.Path { return path.Root("token_store").AtName(name) }
+
+	protoSet := setting{storeAttr("command_protocol"), m.CommandProtocol, envTokenStoreProtocol,
+		summaryUnknownStoreSetting, summaryInvalidStoreSetting}
+	switch proto, src := protoSet.get(diags); proto {
+	case "", "1":
+		cfg.storeProtocol = tokenstore.ProtocolGetPut
+	case "2":
+		cfg.storeProtocol = tokenstore.ProtocolConditional
+	default:
+		protoSet.invalid(diags, src, fmt.Errorf("%q is not 1 (get/put) or 2 (conditional put)", proto))
+	}
+
+	// A wait shorter than one attempt at the token endpoint cannot hold: the other runner's exchange alone may take
+	// that long, and this run would report a dead chain while the other still waits for its answer.
+	waitSet := durationSetting("adopt_wait", m.AdoptWait, envTokenStoreAdoptWait, summaryUnknownStoreSetting, summaryInvalidStoreSetting)
+	waitSet.path = storeAttr("adopt_wait")
+	cfg.adoptWait = resolveDuration(diags, waitSet, 3*cfg.requestTimeout, max(cfg.requestTimeout, time.Second), maxAdoptWait)
 	backendSet := setting{path.Root("token_store").AtName("backend"), m.Backend, envTokenStore,
 		summaryUnknownStoreSetting, summaryInvalidStoreSetting}
 	backend, backendSrc := backendSet.get(diags)

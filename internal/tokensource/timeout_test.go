@@ -59,7 +59,7 @@ func timeoutSource(t *testing.T, cfg bipsync.Config, completionBound time.Durati
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, err := New(Options{Client: client, Store: store, ClientSecret: "sec-conf", CompletionBound: completionBound})
+	src, err := New(Options{Client: client, Store: store, ClientSecret: "sec-conf", ExchangeBudget: completionBound})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,8 +126,8 @@ func TestSource_Token_hungEndpointIsBoundedByTheRequestTimeout(t *testing.T) {
 	if len(waits) != 0 {
 		t.Errorf("retry waits: got %v; want none", waits)
 	}
-	if head := storedHead(t, src, store, "seed-hung"); head != "" {
-		t.Errorf("stored head after a failed exchange: got a record; want none")
+	if head := storedHead(t, src, store, "seed-hung"); head != "seed-hung" {
+		t.Errorf("stored head after a failed exchange: got another head than the seed; want generation 0 only")
 	}
 }
 
@@ -239,8 +239,8 @@ func TestSource_Token_cancelledCallerIsHeldAtMostTheCompletionBound(t *testing.T
 	if h.requests.Load() != 1 {
 		t.Errorf("requests at the endpoint: got %d; want 1", h.requests.Load())
 	}
-	if head := storedHead(t, src, store, "seed-bound"); head != "" {
-		t.Errorf("stored head: got a record; want none (no answer came)")
+	if head := storedHead(t, src, store, "seed-bound"); head != "seed-bound" {
+		t.Errorf("stored head: got another head than the seed; want the chain's generation 0 only (no answer came)")
 	}
 }
 

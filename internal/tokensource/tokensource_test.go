@@ -72,6 +72,16 @@ type memStore struct {
 	loadErr error
 	saves   int
 	kind    string
+	// failAfter makes saveErr apply only once this many saves have succeeded.
+	failAfter int
+	// landThenFail makes the first failing save store the record before it fails, as a helper that wrote and then
+	// failed; the saves after it fail without storing.
+	landThenFail bool
+	// lie makes every save report a conflict without storing anything, as a helper that says "newer" wrongly.
+	lie bool
+	// localLock makes Lock exclude nothing: the store's lock does not reach the other simulated machines.
+	localLock bool
+	conflicts int
 }
 
 func newMemStore() *memStore {
@@ -79,6 +89,9 @@ func newMemStore() *memStore {
 }
 
 func (m *memStore) Lock(ctx context.Context, key tokenstore.Key) (func() error, error) {
+	if m.localLock {
+		return func() error { return nil }, nil
+	}
 	m.mu.Lock()
 	ch, ok := m.locks[key]
 	if !ok {
@@ -105,24 +118,46 @@ func (m *memStore) Load(_ context.Context, key tokenstore.Key, _ string) (*token
 	if !ok {
 		return nil, nil
 	}
-	c := *r
-	return &c, nil
+	return r.Clone(), nil
 }
 
-func (m *memStore) Save(_ context.Context, key tokenstore.Key, _ string, rec *tokenstore.Record, _ *tokenstore.Revision) error {
+// Save is conditional, as every real store's is: it replaces only the revision named, or repeats a landed save.
+func (m *memStore) Save(_ context.Context, key tokenstore.Key, _ string, rec *tokenstore.Record, replaces *tokenstore.Revision) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.saveErr != nil {
+	failing := m.saveErr != nil && m.saves >= m.failAfter
+	if failing && !m.landThenFail {
 		return m.saveErr
 	}
-	c := *rec
-	m.recs[key] = &c
+	if m.lie {
+		m.conflicts++
+		return &tokenstore.ConflictError{Replaces: replaces}
+	}
+	cur := m.recs[key]
+	switch {
+	case cur != nil && cur.Revision() == rec.Revision():
+		return nil
+	case cur == nil && replaces == nil:
+	case cur != nil && replaces != nil && cur.Revision().Matches(*replaces):
+	default:
+		m.conflicts++
+		var current *tokenstore.Revision
+		if cur != nil {
+			current = cur.Revision().Ptr()
+		}
+		return &tokenstore.ConflictError{Replaces: replaces, Current: current}
+	}
+	m.recs[key] = rec.Clone()
 	m.saves++
+	if failing {
+		m.landThenFail = false // later attempts fail without landing
+		return m.saveErr
+	}
 	return nil
 }
 
 func (m *memStore) Traits() tokenstore.Traits {
-	return tokenstore.Traits{Persistent: m.kind != "none", SharedLock: true, AtomicSave: true, Local: m.kind == "file"}
+	return tokenstore.Traits{Persistent: m.kind != "none", SharedLock: !m.localLock, AtomicSave: true, Local: m.kind == "file"}
 }
 func (m *memStore) Describe() string { return "memory store" }
 
@@ -142,7 +177,8 @@ func fixture(t *testing.T) (*Source, *chainServer, *memStore, *clock) {
 	clk := &clock{t: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
 	srv := &chainServer{url: fmt.Sprintf("http://test-%d/v1/oauth/token", testSeq.Add(1)), now: clk.Now, head: "seed"}
 	st := newMemStore()
-	src, err := New(Options{Client: srv, Store: st, Now: clk.Now, ClientSecret: "sec"})
+	src, err := New(Options{Client: srv, Store: st, Now: clk.Now, ClientSecret: "sec", Registry: NewRegistry(),
+		Sleep: func(context.Context, time.Duration) error { return nil }, RescueDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,11 +282,14 @@ func TestSource_Token_completesExchangeWhenCancelled(t *testing.T) {
 func TestSource_Token_saveFailureKeepsPairAndNeverHandsItOut(t *testing.T) {
 	t.Parallel()
 	src, srv, st, _ := fixture(t)
-	st.saveErr = errors.New("disk full")
+	st.saveErr, st.failAfter = errors.New("disk full"), 1 // the chain's generation 0 is saved; the exchanged record is not
 	_, err := src.Token(context.Background(), refreshReq(time.Minute))
 	var se *SaveError
 	if !errors.As(err, &se) {
 		t.Fatalf("got %v; want SaveError", err)
+	}
+	if se.Rescue == "" {
+		t.Fatalf("got no rescue file (%v); want the record kept in one", se.RescueErr)
 	}
 	if strings.Contains(err.Error(), "rt-1") || strings.Contains(err.Error(), "at-1") {
 		t.Fatalf("error %q carries a token", err)
@@ -334,12 +373,13 @@ func TestSource_Token_scopes(t *testing.T) {
 		if _, err := src.Token(context.Background(), refreshReq(time.Minute, "read", "write")); err != nil {
 			t.Fatal(err)
 		}
-		next, _ := New(Options{Client: srv, Store: st, Now: clk.Now}) // a new walk: a new provider instance
+		clk.Advance(ScopeConflictWindow)                                                 // a later run: the earlier scope set no longer counts as another consumer's
+		next, _ := New(Options{Client: srv, Store: st, Now: clk.Now, Registry: src.reg}) // a new walk: a new provider instance
 		r, err := next.Token(context.Background(), refreshReq(time.Minute, "read"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !r.Exchanged || len(r.Warnings) != 1 || r.Warnings[0].Summary != "Bipsync Refresh Chain Narrowed" {
+		if !r.Exchanged || len(r.Warnings) != 1 || r.Warnings[0].Kind != WarnNarrowed {
 			t.Fatalf("got %v warnings %v; want an exchange with the narrowing warning", r, r.Warnings)
 		}
 		if fmt.Sprint(r.Scopes) != "[read]" {
@@ -404,7 +444,7 @@ func TestSource_Token_shortTokenWarns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(r.Warnings) != 1 || r.Warnings[0].Summary != "Bipsync Token Shorter Than min_validity" {
+	if len(r.Warnings) != 1 || r.Warnings[0].Kind != WarnShortLifetime {
 		t.Fatalf("warnings: got %v; want the min_validity warning", r.Warnings)
 	}
 }

@@ -49,19 +49,24 @@ var b64 = base64.RawURLEncoding.Strict()
 // happens to Record's Go shape, and so that Record itself never needs JSON tags that would invite marshalling
 // tokens in clear elsewhere.
 type wireRecord struct {
-	Version              int        `json:"v"`
-	RefreshToken         string     `json:"refresh_token,omitempty"`
-	RefreshTokenIssuedAt time.Time  `json:"refresh_token_issued_at"`
-	AccessToken          string     `json:"access_token,omitempty"`
-	TokenType            string     `json:"token_type,omitempty"`
-	AccessTokenExpiresAt time.Time  `json:"access_token_expires_at"`
-	Scopes               []string   `json:"scopes"` // null (not known) and [] (none) differ
-	RotatedAt            time.Time  `json:"rotated_at"`
-	Generation           int64      `json:"generation"`
-	PromisedUntil        *time.Time `json:"promised_until,omitempty"`
-	PromisedMinValidity  int64      `json:"promised_min_validity_ns,omitempty"`
-	PromisedAt           *time.Time `json:"promised_at,omitempty"`
-	Asks                 []wireAsk  `json:"asks,omitempty"`
+	Version              int         `json:"v"`
+	RefreshToken         string      `json:"refresh_token,omitempty"`
+	RefreshTokenIssuedAt time.Time   `json:"refresh_token_issued_at"`
+	AccessToken          string      `json:"access_token,omitempty"`
+	TokenType            string      `json:"token_type,omitempty"`
+	AccessTokenExpiresAt time.Time   `json:"access_token_expires_at"`
+	Scopes               []string    `json:"scopes"` // null (not known) and [] (none) differ
+	RotatedAt            time.Time   `json:"rotated_at"`
+	Generation           int64       `json:"generation"`
+	Asks                 []wireAsk   `json:"asks,omitempty"`
+	Leases               []wireLease `json:"leases,omitempty"`
+}
+
+type wireLease struct {
+	ID          string    `json:"id"`
+	Until       time.Time `json:"until"`
+	MinValidity int64     `json:"min_validity_ns"`
+	At          time.Time `json:"at"`
 }
 
 type wireAsk struct {
@@ -70,21 +75,6 @@ type wireAsk struct {
 }
 
 const wireVersion = 1
-
-func optTime(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	u := t.UTC()
-	return &u
-}
-
-func fromOptTime(t *time.Time) time.Time {
-	if t == nil {
-		return time.Time{}
-	}
-	return *t
-}
 
 // header is the clear part of a bts2 envelope that is authenticated with the ciphertext.
 func header(rev Revision) string {
@@ -139,12 +129,12 @@ func Seal(key Key, seed string, rec *Record) ([]byte, error) {
 		Scopes:               rec.Scopes,
 		RotatedAt:            rec.RotatedAt.UTC(),
 		Generation:           rec.Generation,
-		PromisedUntil:        optTime(rec.PromisedUntil),
-		PromisedMinValidity:  int64(rec.PromisedMinValidity),
-		PromisedAt:           optTime(rec.PromisedAt),
 	}
 	for _, a := range rec.Asks {
 		w.Asks = append(w.Asks, wireAsk{Scopes: a.Scopes, At: a.At.UTC()})
+	}
+	for _, l := range rec.Leases {
+		w.Leases = append(w.Leases, wireLease{ID: l.ID, Until: l.Until.UTC(), MinValidity: int64(l.MinValidity), At: l.At.UTC()})
 	}
 	plain, err := json.Marshal(w)
 	if err != nil {
@@ -288,12 +278,12 @@ func Open(key Key, seed string, data []byte) (*Record, error) {
 		RotatedAt:            w.RotatedAt,
 		Generation:           w.Generation,
 		ID:                   e.rev.ID,
-		PromisedUntil:        fromOptTime(w.PromisedUntil),
-		PromisedMinValidity:  time.Duration(w.PromisedMinValidity),
-		PromisedAt:           fromOptTime(w.PromisedAt),
 	}
 	for _, a := range w.Asks {
 		rec.Asks = append(rec.Asks, ScopeAsk{Scopes: a.Scopes, At: a.At})
+	}
+	for _, l := range w.Leases {
+		rec.Leases = append(rec.Leases, Lease{ID: l.ID, Until: l.Until, MinValidity: time.Duration(l.MinValidity), At: l.At})
 	}
 	return rec, nil
 }

@@ -55,9 +55,7 @@ func TestSeal_RoundTrip(t *testing.T) {
 	t.Parallel()
 	key := testKey(testSeed)
 	full := sampleRecord()
-	full.PromisedUntil = full.RotatedAt.Add(20 * time.Minute)
-	full.PromisedMinValidity = 15 * time.Minute
-	full.PromisedAt = full.RotatedAt.Add(5 * time.Minute)
+	full.Leases = []Lease{{ID: testRecordID, Until: full.RotatedAt.Add(20 * time.Minute), MinValidity: 15 * time.Minute, At: full.RotatedAt.Add(5 * time.Minute)}}
 	full.Asks = []ScopeAsk{{Scopes: []string{"read"}, At: full.RotatedAt}, {Scopes: nil, At: full.RotatedAt.Add(time.Second)}}
 	tests := []struct {
 		name string
@@ -289,5 +287,28 @@ func TestOpen_ToleratesLineEndings(t *testing.T) {
 		if _, err := Open(key, testSeed, data); err != nil {
 			t.Errorf("got %v for ending %q; want the record", err, data[len(trimmed):])
 		}
+	}
+}
+
+// The largest answer the token client accepts (a 1 MiB body) must make a record every store takes and opens again:
+// a record that is saved and then cannot be read is a stuck chain. JSON escapes '<' into six bytes and control
+// characters likewise, the worst case for a token's size in the record.
+func TestSeal_LargestAcceptedAnswerRoundTrips(t *testing.T) {
+	t.Parallel()
+	const clientMaxBody = 1 << 20 // internal/bipsync's cap on an answer's body
+	key := testKey(testSeed)
+	rec := &Record{
+		ID:           testRecordID,
+		RefreshToken: strings.Repeat("<", clientMaxBody-4096),
+		AccessToken:  strings.Repeat("\x01", 2048),
+		TokenType:    "Bearer",
+	}
+	env, err := Seal(key, testSeed, rec)
+	if err != nil {
+		t.Fatalf("got %v; want the largest accepted answer sealed", err)
+	}
+	got, err := Open(key, testSeed, env)
+	if err != nil || got.RefreshToken != rec.RefreshToken || got.AccessToken != rec.AccessToken {
+		t.Fatalf("got Open error %v; want the record back whole (envelope of %d bytes)", err, len(env))
 	}
 }

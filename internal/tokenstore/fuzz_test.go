@@ -53,7 +53,7 @@ func FuzzOpen(f *testing.F) {
 // entries must be regenerated, or fuzzing would start from nothing that gets past authentication.
 func TestFuzzCorpus_ValidEntriesOpen(t *testing.T) {
 	t.Parallel()
-	for _, name := range []string{"valid", "valid-minimal", "valid-crlf", "valid-bts2", "valid-bts2-promise"} {
+	for _, name := range []string{"valid", "valid-minimal", "valid-crlf", "valid-bts2", "valid-bts2-lease"} {
 		raw, err := os.ReadFile(filepath.Join("testdata", "fuzz", "FuzzOpen", name))
 		if err != nil {
 			t.Fatal(err)

@@ -97,6 +97,17 @@ func recordsEqual(a, b *Record) bool {
 	return a.RefreshToken == b.RefreshToken && a.RefreshTokenIssuedAt.Equal(b.RefreshTokenIssuedAt) &&
 		a.AccessToken == b.AccessToken && a.TokenType == b.TokenType &&
 		a.AccessTokenExpiresAt.Equal(b.AccessTokenExpiresAt) && a.RotatedAt.Equal(b.RotatedAt) &&
-		a.Generation == b.Generation && a.ID == b.ID && a.PromisedUntil.Equal(b.PromisedUntil) &&
-		a.PromisedMinValidity == b.PromisedMinValidity && a.PromisedAt.Equal(b.PromisedAt) && len(a.Asks) == len(b.Asks)
+		a.Generation == b.Generation && a.ID == b.ID && len(a.Asks) == len(b.Asks) && leasesEqual(a.Leases, b.Leases)
+}
+
+func leasesEqual(a, b []Lease) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].ID != b[i].ID || !a[i].Until.Equal(b[i].Until) || a[i].MinValidity != b[i].MinValidity || !a[i].At.Equal(b[i].At) {
+			return false
+		}
+	}
+	return true
 }

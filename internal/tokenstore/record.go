@@ -29,12 +29,10 @@ type Record struct {
 	// with a later promise. Every saved version gets a new one (NewRecordID); it is not secret.
 	ID string
 
-	// PromisedUntil is the latest time a consumer was promised that the current access token stays valid: the
-	// hand-out time plus its min_validity. An exchange before it revokes a token someone still counts on.
-	PromisedUntil time.Time
-	// PromisedMinValidity and PromisedAt describe the hand-out that made PromisedUntil, for the warning that names it.
-	PromisedMinValidity time.Duration
-	PromisedAt          time.Time
+	// Leases are the promises made about the current access token: each process that handed it out to a consumer
+	// still open holds one, saying until when it promised the token stays valid. An exchange before a lease's Until
+	// revokes a token a consumer counts on; a process removes its lease when its consumers are done.
+	Leases []Lease
 
 	// Asks are the scope sets recently asked of this chain, by any process. Two different sets asked within a short
 	// time are two consumers (two configurations, or two provider aliases, which run as separate processes) that
@@ -46,6 +44,16 @@ type Record struct {
 type ScopeAsk struct {
 	Scopes []string // normalized; nil asks for the chain's current scopes
 	At     time.Time
+}
+
+// Lease is one process's promise about a chain's current access token.
+type Lease struct {
+	ID string // the process's lease ID: random, not secret
+	// Until is the latest hand-out time plus its min_validity.
+	Until time.Time
+	// MinValidity and At describe the hand-out that set Until, for the warning that names a broken promise.
+	MinValidity time.Duration
+	At          time.Time
 }
 
 // Revision names one stored version of a chain's record.
@@ -122,6 +130,9 @@ func (r *Record) Clone() *Record {
 	if r.Asks == nil {
 		c.Asks = nil
 	}
+	if r.Leases != nil {
+		c.Leases = append([]Lease{}, r.Leases...)
+	}
 	return &c
 }
 
@@ -149,10 +160,10 @@ func scopesString(s []string) string {
 
 // String describes the record with its tokens redacted, so a record that reaches a log or an error is harmless.
 func (r Record) String() string {
-	return fmt.Sprintf("{RefreshToken:%s RefreshTokenIssuedAt:%s AccessToken:%s TokenType:%s AccessTokenExpiresAt:%s Scopes:%s RotatedAt:%s Generation:%d ID:%s PromisedUntil:%s}",
+	return fmt.Sprintf("{RefreshToken:%s RefreshTokenIssuedAt:%s AccessToken:%s TokenType:%s AccessTokenExpiresAt:%s Scopes:%s RotatedAt:%s Generation:%d ID:%s Leases:%d}",
 		redacted(r.RefreshToken), timeString(r.RefreshTokenIssuedAt), redacted(r.AccessToken), r.TokenType,
 		timeString(r.AccessTokenExpiresAt), scopesString(r.Scopes), timeString(r.RotatedAt), r.Generation, r.ID,
-		timeString(r.PromisedUntil))
+		len(r.Leases))
 }
 
 // GoString keeps %#v from printing the tokens, which it would do field by field otherwise.
@@ -172,6 +183,6 @@ func (r Record) LogValue() slog.Value {
 		slog.Time("rotated_at", r.RotatedAt),
 		slog.Int64("generation", r.Generation),
 		slog.String("id", r.ID),
-		slog.Time("promised_until", r.PromisedUntil),
+		slog.Int("leases", len(r.Leases)),
 	)
 }

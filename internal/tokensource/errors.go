@@ -1,0 +1,139 @@
+package tokensource
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrStoreRequired is returned for a refresh-token grant when the store cannot keep a rotated chain: the exchange
+// would revoke the only refresh token the user has and keep its successor nowhere.
+var ErrStoreRequired = errors.New("a refresh-token grant needs a token store to keep the rotated refresh token")
+
+// ScopeConflictError says that one chain was asked for two different scope sets: within one process (one provider
+// configuration in one run), or by another process (another provider alias or configuration) within
+// ScopeConflictWindow in a way that would narrow the chain below what that one asked for. Each exchange revokes the
+// access token handed out before it, and the narrower request would narrow the chain for good. Nothing was exchanged.
+type ScopeConflictError struct {
+	First, Second []string
+	// FirstAt is when the other process asked for First (CrossProcess only).
+	FirstAt time.Time
+	// CrossProcess tells that First was asked by another process, as the chain's record shows.
+	CrossProcess bool
+	// Clears is when First stops counting (CrossProcess only).
+	Clears time.Time
+}
+
+func (e *ScopeConflictError) Error() string {
+	if e.CrossProcess {
+		return fmt.Sprintf("another configuration or provider alias asked this refresh chain for scopes %s at %s, and this one asks for scopes %s, which would narrow the chain below that",
+			DescribeScopes(e.First), e.FirstAt.UTC().Format(time.RFC3339), DescribeScopes(e.Second))
+	}
+	return fmt.Sprintf("one refresh chain was asked for scopes %s and then for scopes %s in the same run",
+		DescribeScopes(e.First), DescribeScopes(e.Second))
+}
+
+// SaveError says that an exchange succeeded but its result could not be saved. The new pair is kept in memory and
+// saved before the next use in this process, and in a rescue file when one could be written.
+type SaveError struct {
+	Store string
+	Err   error
+	// Rescue is the path of the rescue file holding the sealed record ("" when none could be written: RescueErr).
+	Rescue    string
+	RescueErr error
+}
+
+func (e *SaveError) Error() string {
+	return fmt.Sprintf("the token exchange succeeded but the new refresh token could not be saved in the %s: %v", e.Store, e.Err)
+}
+
+func (e *SaveError) Unwrap() error { return e.Err }
+
+// IncompleteAnswerError says that Bipsync rotated the chain but its answer had no usable access token. The new
+// refresh token was kept (in Kept), so the next use exchanges it; nothing was handed out.
+type IncompleteAnswerError struct {
+	Kept string
+	Err  error
+}
+
+func (e *IncompleteAnswerError) Error() string {
+	return fmt.Sprintf("Bipsync rotated the chain but its answer had no usable access token; the new refresh token was kept in the %s: %v", e.Kept, e.Err)
+}
+
+func (e *IncompleteAnswerError) Unwrap() error { return e.Err }
+
+// StoreError wraps a failure of the store that came before any exchange of this request: nothing was consumed.
+type StoreError struct {
+	Store string
+	Op    string
+	Err   error
+	// BeforeFirstExchange tells that the store would not take the chain's first record: the seed is unspent.
+	BeforeFirstExchange bool
+}
+
+func (e *StoreError) Error() string {
+	return fmt.Sprintf("could not %s the %s: %v", e.Op, e.Store, e.Err)
+}
+
+func (e *StoreError) Unwrap() error { return e.Err }
+
+// ChainSpentError says that Bipsync refused the chain's head as revoked or expired and that the store showed no newer
+// record, even after waiting Waited for another runner's. Err is Bipsync's refusal (errors.As finds the
+// *bipsync.Error, so the reauthorization predicates hold).
+type ChainSpentError struct {
+	Err error
+	// OtherRunnerSeen tells that the store's record changed while this request worked: another runner used the chain.
+	OtherRunnerSeen bool
+	Waited          time.Duration
+	// LastRotation and Generation describe the record whose head was refused.
+	LastRotation time.Time
+	Generation   int64
+}
+
+func (e *ChainSpentError) Error() string { return e.Err.Error() }
+
+func (e *ChainSpentError) Unwrap() error { return e.Err }
+
+// MinValidityError says that min_validity is at least the lifetime of the access tokens the chain gets, so no token
+// could ever meet it: every use would exchange the chain and revoke the token handed out before. Nothing was exchanged.
+type MinValidityError struct {
+	MinValidity, Lifetime time.Duration
+}
+
+func (e *MinValidityError) Error() string {
+	return fmt.Sprintf("min_validity %s is not shorter than the access token lifetime %s", e.MinValidity, e.Lifetime)
+}
+
+// WarningKind says what a Warning is about; the provider words each kind.
+type WarningKind int
+
+// Warning kinds.
+const (
+	// WarnNarrowed: the exchange narrowed the chain from Scopes to Requested, for good.
+	WarnNarrowed WarningKind = iota + 1
+	// WarnShortLifetime: Bipsync issued a token valid until ExpiresAt, less than MinValidity from now.
+	WarnShortLifetime
+	// WarnNotCached: a client-credentials token could not be saved in Store (Err); nothing is lost.
+	WarnNotCached
+	// WarnPromiseBroken: this exchange revoked an access token handed out at PromisedAt with PromisedMinValidity,
+	// promised until PromisedUntil, because this request needed MinValidity (or Forced a rotation).
+	WarnPromiseBroken
+)
+
+// Warning is something the caller should tell the user: a kind and its facts, which the provider words.
+type Warning struct {
+	Kind WarningKind
+
+	Scopes, Requested []string // WarnNarrowed
+
+	ExpiresAt   time.Time     // WarnShortLifetime
+	MinValidity time.Duration // WarnShortLifetime, WarnPromiseBroken
+
+	Store string // WarnNotCached
+	Err   error  // WarnNotCached
+
+	PromisedAt          time.Time     // WarnPromiseBroken
+	PromisedUntil       time.Time     // WarnPromiseBroken
+	PromisedMinValidity time.Duration // WarnPromiseBroken
+	Forced              bool          // WarnPromiseBroken
+}
