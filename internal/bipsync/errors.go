@@ -68,15 +68,15 @@ func RescuedRefreshToken(err error) (string, bool) {
 type errClass int
 
 const (
-	classUnset       errClass = iota
-	classInput                // refused before anything was sent
-	classCanceled             // the caller's context ended before anything was sent
-	classNotSent              // transport failure before the request was written: the server surely saw nothing
-	classCertificate          // certificate verification failed: permanent until the trust or the URL is fixed
-	classHostNotFound         // the host name does not resolve: nothing was sent, and retrying cannot help
-	classRetryLater           // 429 or 503: the server said it did not process the request
-	classAnswered             // an error answer: the server processed and refused; nothing was consumed
-	classUnknown              // sent and no usable answer: the exchange may or may not have happened
+	classUnset        errClass = iota
+	classInput                 // refused before anything was sent
+	classCanceled              // the caller's context ended before anything was sent
+	classNotSent               // transport failure before the request was written: the server surely saw nothing
+	classCertificate           // certificate verification failed: permanent until the trust or the URL is fixed
+	classHostNotFound          // the host name does not resolve: nothing was sent, and retrying cannot help
+	classRetryLater            // 429 or 503: the server said it did not process the request
+	classAnswered              // an error answer: the server processed and refused; nothing was consumed
+	classUnknown               // sent and no usable answer: the exchange may or may not have happened
 )
 
 func (e *Error) classify() errClass {
