@@ -259,7 +259,7 @@ resource "echo" "t" {}
 `,
 			ConfigStateChecks: []statecheck.StateCheck{f.echoToken("echo.t")},
 		}},
-		CheckDestroy: func(*terraform.State) error { f.ledger.expect(1, "env-configured step")(); return nil },
+		CheckDestroy: func(*terraform.State) error { f.ledger.Expect(1, "env-configured step")(); return nil },
 	})
 	reqs := f.server.Requests()
 	if len(reqs) == 0 || !strings.HasPrefix(reqs[0].ContentType, "application/json") {

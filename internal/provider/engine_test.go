@@ -1,10 +1,13 @@
 package provider
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +21,9 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6/tf6server"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
+
+	"github.com/bipsync/terraform-provider-bipsync/internal/acctest"
 )
 
 // Some behaviour cannot be reached through terraform-plugin-testing: a plan saved in one run and applied in another
@@ -156,14 +162,11 @@ type engineWorkspace struct {
 func (f *fixture) workspace(env ...string) *engineWorkspace {
 	f.t.Helper()
 	return &engineWorkspace{
-		t:      f.t,
-		dir:    f.t.TempDir(),
-		env:    env,
-		engine: currentEngine(f.t),
-		provider: providerserver.NewProtocol6(NewWithOptions("test", Options{
-			Now:   f.clock.Now,
-			Sleep: func(context.Context, time.Duration) error { return nil },
-		})()),
+		t:        f.t,
+		dir:      f.t.TempDir(),
+		env:      env,
+		engine:   currentEngine(f.t),
+		provider: providerserver.NewProtocol6(NewWithOptions("test", f.options())()),
 	}
 }
 
@@ -205,4 +208,50 @@ func (w *engineWorkspace) rawState() []byte {
 		w.t.Fatal(err)
 	}
 	return b
+}
+
+// checkState runs state checks, the same the terraform-plugin-testing steps use, on the workspace's state as
+// `show -json` prints it.
+func (w *engineWorkspace) checkState(checks ...statecheck.StateCheck) {
+	w.t.Helper()
+	if err := acctest.CheckShowJSON([]byte(w.mustRun("show", "-json")), checks...); err != nil {
+		w.t.Errorf("state after the last command: %v", err)
+	}
+}
+
+// planFileContains tells whether any file inside a saved plan (a zip archive) contains s.
+func planFileContains(t *testing.T, w *engineWorkspace, name, s string) bool {
+	t.Helper()
+	z, err := zip.OpenReader(filepath.Join(w.dir, name))
+	if err != nil {
+		t.Fatalf("opening the saved plan: %v", err)
+	}
+	defer z.Close()
+	for _, f := range z.File {
+		r, err := f.Open()
+		if err != nil {
+			t.Fatalf("opening %s in the saved plan: %v", f.Name, err)
+		}
+		b, err := io.ReadAll(r)
+		r.Close()
+		if err != nil {
+			t.Fatalf("reading %s in the saved plan: %v", f.Name, err)
+		}
+		if strings.Contains(string(b), s) {
+			return true
+		}
+	}
+	return false
+}
+
+// exitCode is the exit status of a failed command, 0 for none and -1 when it did not run.
+func exitCode(err error) int {
+	var ee interface{ ExitCode() int }
+	if err == nil {
+		return 0
+	}
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	return -1
 }

@@ -1,26 +1,27 @@
 package provider
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"sync"
 	"testing"
-	"time"
-
-	"github.com/hashicorp/terraform-plugin-framework/providerserver"
-	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
-	"github.com/hashicorp/terraform-plugin-testing/echoprovider"
-	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
-	"github.com/hashicorp/terraform-plugin-testing/statecheck"
-	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
-
-	"github.com/bipsync/terraform-provider-bipsync/internal/bipsynctest"
 )
+
+// How the provider's tests are laid out:
+//
+//   - <type>_acc_test.go: acceptance tests of one type through terraform-plugin-testing, against an in-process fake
+//     Bipsync server. <type>_cli_test.go: tests that drive the engine themselves (engineWorkspace in engine_test.go)
+//     for what terraform-plugin-testing cannot reach: a plan saved in one run and applied in another, the CLI's output.
+//   - <file>_test.go next to <file>.go: plain unit tests of that file's functions.
+//   - Cross-cutting suites: fault_matrix_test.go (every token endpoint fault, rows in fault_cases_test.go),
+//     secret_hygiene_test.go (no secret in anything a run leaves behind), examples_test.go and docs_test.go (the
+//     examples and the sources of the generated docs), tenant_test.go (a real tenant, only when asked).
+//   - Helpers: this file (TestMain, the engine), fixture_test.go (the fake server, clock, token store and exchange
+//     ledger every acceptance test starts from, and the configurations built on it), engine_test.go. The checks the
+//     tests share live in internal/acctest; state is read only through its checks and terraform-plugin-testing's
+//     statecheck, in steps or on `show -json` (engineWorkspace.checkState).
 
 // Test credentials of the fake server's confidential client.
 const (
@@ -114,116 +115,4 @@ func accPreCheck(t *testing.T) {
 	if engineSkipReason != "" {
 		t.Skip(engineSkipReason)
 	}
-}
-
-// fixture is one acceptance test's world: a fake Bipsync server, a fake clock shared with the provider, and a
-// private token store directory.
-type fixture struct {
-	t        *testing.T
-	clock    *bipsynctest.Clock
-	server   *bipsynctest.Server
-	baseURL  string
-	storeDir string
-	ledger   exchangeLedger
-}
-
-func newFixture(t *testing.T) *fixture {
-	t.Helper()
-	accPreCheck(t)
-	clock := bipsynctest.NewClock(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
-	srv := bipsynctest.NewServer(bipsynctest.Options{Now: clock.Now})
-	srv.AddClient(testClientID, testClientSecret)
-	srv.AddPublicClient(testPublicClient)
-	url := srv.Start()
-	t.Cleanup(srv.Close)
-	f := &fixture{t: t, clock: clock, server: srv, baseURL: url, storeDir: t.TempDir()}
-	f.ledger = exchangeLedger{t: t, server: srv}
-	return f
-}
-
-// seed issues a refresh token with consent to scopes, as the authorization code grant would.
-func (f *fixture) seed(scopes ...string) string {
-	if len(scopes) == 0 {
-		scopes = []string{"read", "write"}
-	}
-	return f.server.IssueRefreshToken(testClientID, scopes)
-}
-
-// factories serves the provider in process with the fixture's clock, and the echo provider for ephemeral values.
-func (f *fixture) factories() map[string]func() (tfprotov6.ProviderServer, error) {
-	return map[string]func() (tfprotov6.ProviderServer, error){
-		"bipsync": providerserver.NewProtocol6WithError(NewWithOptions("test", Options{
-			Now:   f.clock.Now,
-			Sleep: func(context.Context, time.Duration) error { return nil },
-		})()),
-		"echo": echoprovider.NewProviderServer(),
-	}
-}
-
-// providerBlock is a provider configuration pointing at the fake.
-func (f *fixture) providerBlock() string {
-	return fmt.Sprintf(`
-provider "bipsync" {
-  base_url      = %q
-  client_id     = %q
-  client_secret = %q
-  token_store {
-    path = %q
-  }
-}
-`, f.baseURL, testClientID, testClientSecret, f.storeDir)
-}
-
-// liveAccessToken checks that a state value is an access token the fake accepts right now.
-func (f *fixture) liveAccessToken() knownvalue.Check {
-	return knownvalue.StringFunc(func(v string) error {
-		if !f.server.AccessTokenLive(v) {
-			return fmt.Errorf("the access token is not live at the fake's protected endpoint")
-		}
-		return nil
-	})
-}
-
-// echoToken is a state check that the echoed ephemeral token is live.
-func (f *fixture) echoToken(addr string) statecheck.StateCheck {
-	return statecheck.ExpectKnownValue(addr, tfjsonpath.New("data").AtMapKey("access_token"), f.liveAccessToken())
-}
-
-// exchangeLedger asserts how many refresh exchanges each test step caused, counted by the fake server. A step's
-// count includes every plan, apply, refresh and the final destroy walk, so it is checked at the start of the next
-// step (PreConfig) and, for the last step, in CheckDestroy.
-type exchangeLedger struct {
-	t      *testing.T
-	server *bipsynctest.Server
-	mu     sync.Mutex
-	mark   int
-}
-
-// expect returns a function asserting that want exchanges happened since the previous call; then it marks.
-func (l *exchangeLedger) expect(want int, what string) func() {
-	return func() {
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		now := l.server.Stats().RefreshExchanges
-		if got := now - l.mark; got != want {
-			l.t.Errorf("%s: got %d refresh exchanges; want %d", what, got, want)
-		}
-		l.mark = now
-	}
-}
-
-// reset marks the current count without asserting.
-func (l *exchangeLedger) reset() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.mark = l.server.Stats().RefreshExchanges
-}
-
-// words matches a phrase across the CLI's line wrapping.
-func words(phrase string) *regexp.Regexp {
-	parts := strings.Fields(phrase)
-	for i, p := range parts {
-		parts[i] = regexp.QuoteMeta(p)
-	}
-	return regexp.MustCompile(strings.Join(parts, `\s+`))
 }

@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -17,11 +15,12 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-testing/config"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
-	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+
+	"github.com/bipsync/terraform-provider-bipsync/internal/acctest"
 )
 
 // Secret hygiene: every flow of both consumers (create, reuse, rotation, a reauthorization error, a client-credentials
@@ -34,202 +33,6 @@ import (
 // engine's; it sets a process-wide variable, so it is not parallel. TestAccSecretHygiene_engineOutput drives the CLI
 // itself, to scan what a user sees: human plan and show output, warnings and errors, `show -json` of plans and state,
 // and the engine's TF_LOG=trace log.
-
-// hygieneCorpus is everything one test collected, by source.
-type hygieneCorpus struct {
-	mu      sync.Mutex
-	order   []string
-	sources map[string][]byte
-}
-
-func newHygieneCorpus() *hygieneCorpus { return &hygieneCorpus{sources: map[string][]byte{}} }
-
-func (c *hygieneCorpus) add(name string, b []byte) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.sources[name]; !ok {
-		c.order = append(c.order, name)
-	}
-	c.sources[name] = append(c.sources[name], b...)
-	c.sources[name] = append(c.sources[name], '\n')
-}
-
-// addShowJSON adds a `show -json` document (state or plan) with the grant's token attributes taken out after checking
-// that they are marked sensitive. It returns how many token values it took out.
-func (c *hygieneCorpus) addShowJSON(t *testing.T, name string, doc []byte) int {
-	t.Helper()
-	var v map[string]any
-	if err := json.Unmarshal(doc, &v); err != nil {
-		t.Errorf("%s: not JSON: %v", name, err)
-		c.add(name, doc)
-		return 0
-	}
-	n, err := dropGrantTokens(v)
-	if err != nil {
-		t.Errorf("%s: %v", name, err)
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.add(name, b)
-	return n
-}
-
-// addStoreFiles adds every file under dir.
-func (c *hygieneCorpus) addStoreFiles(t *testing.T, dir string) int {
-	t.Helper()
-	files := 0
-	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		files++
-		c.add("token store: "+d.Name(), b)
-		return nil
-	})
-	if err != nil {
-		t.Errorf("reading the token store: %v", err)
-	}
-	return files
-}
-
-// grantTokenAttributes hold the chain in state by design: state must keep it, and the schema marks them sensitive.
-var grantTokenAttributes = []string{"access_token", "refresh_token"}
-
-// dropGrantTokens removes the grant's token attributes from a decoded `show -json` document wherever a resource's
-// values appear (state values, planned values, prior state, resource changes and drift), after checking the matching
-// sensitivity marks.
-func dropGrantTokens(doc map[string]any) (int, error) {
-	var errs []error
-	n := 0
-	drop := func(where string, values, marks any) {
-		vals, _ := values.(map[string]any)
-		sens, _ := marks.(map[string]any)
-		for _, a := range grantTokenAttributes {
-			v, ok := vals[a]
-			if !ok || v == nil {
-				continue
-			}
-			if sens[a] != true {
-				errs = append(errs, fmt.Errorf("%s: %s holds a value that is not marked sensitive", where, a))
-			}
-			delete(vals, a)
-			n++
-		}
-	}
-	var module func(where string, m any)
-	module = func(where string, m any) {
-		mod, _ := m.(map[string]any)
-		rs, _ := mod["resources"].([]any)
-		for _, r := range rs {
-			res, _ := r.(map[string]any)
-			if res["type"] == "bipsync_refresh_grant" {
-				drop(where+" "+fmt.Sprint(res["address"]), res["values"], res["sensitive_values"])
-			}
-		}
-		cms, _ := mod["child_modules"].([]any)
-		for _, cm := range cms {
-			module(where, cm)
-		}
-	}
-	values := func(where string, v any) {
-		if m, ok := v.(map[string]any); ok {
-			module(where, m["root_module"])
-		}
-	}
-	values("state values", doc["values"])
-	values("planned values", doc["planned_values"])
-	if prior, ok := doc["prior_state"].(map[string]any); ok {
-		values("prior state", prior["values"])
-	}
-	for _, key := range []string{"resource_changes", "resource_drift"} {
-		list, _ := doc[key].([]any)
-		for _, rc := range list {
-			r, _ := rc.(map[string]any)
-			if r["type"] != "bipsync_refresh_grant" {
-				continue
-			}
-			ch, _ := r["change"].(map[string]any)
-			drop(key+" before", ch["before"], ch["before_sensitive"])
-			drop(key+" after", ch["after"], ch["after_sensitive"])
-		}
-	}
-	return n, errors.Join(errs...)
-}
-
-// secretNeedles returns what to search for: each secret, and for long ones a 32-character piece of the middle too,
-// which finds a token cut short or wrapped across lines.
-func secretNeedles(secrets []string) map[string]string {
-	needles := map[string]string{}
-	for i, s := range secrets {
-		if s == "" {
-			continue
-		}
-		name := fmt.Sprintf("secret #%d (%s…, %d characters)", i, s[:min(len(s), 8)], len(s))
-		needles[s] = name
-		if len(s) >= 64 {
-			mid := len(s) / 2
-			needles[s[mid-16:mid+16]] = name + ", middle piece"
-		}
-	}
-	return needles
-}
-
-// scan searches every source for every needle and describes each hit without the secret itself. It returns the
-// bytes scanned.
-func (c *hygieneCorpus) scan(secrets []string) (scanned int, hits []string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	needles := secretNeedles(secrets)
-	keys := make([]string, 0, len(needles))
-	for k := range needles {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, name := range c.order {
-		b := c.sources[name]
-		scanned += len(b)
-		for _, k := range keys {
-			if i := bytes.Index(b, []byte(k)); i >= 0 {
-				from, to := max(0, i-60), min(len(b), i+len(k)+60)
-				context := strings.ReplaceAll(string(b[from:to]), k, "<SECRET>")
-				hits = append(hits, fmt.Sprintf("%s holds %s: …%s…", name, needles[k], context))
-			}
-		}
-	}
-	return scanned, hits
-}
-
-// check fails the test for every hit and returns the bytes scanned.
-func (c *hygieneCorpus) check(t *testing.T, secrets []string) int {
-	t.Helper()
-	scanned, hits := c.scan(secrets)
-	for _, h := range hits {
-		t.Error(h)
-	}
-	return scanned
-}
-
-func (c *hygieneCorpus) summary() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	groups := map[string]int{}
-	for _, name := range c.order {
-		kind, _, _ := strings.Cut(name, ":")
-		groups[kind] += len(c.sources[name])
-	}
-	var parts []string
-	for k, v := range groups {
-		parts = append(parts, fmt.Sprintf("%s %d", k, v))
-	}
-	sort.Strings(parts)
-	return strings.Join(parts, ", ")
-}
 
 // hygieneConfig passes every secret through an ephemeral, sensitive variable: a literal in HCL would be printed by the
 // engine's own source snippets, and a non-ephemeral variable's value is kept in the plan.
@@ -316,11 +119,6 @@ func (r recordState) CheckState(_ context.Context, req statecheck.CheckStateRequ
 	*r.tokens += r.corpus.addShowJSON(r.t, "state JSON: "+r.name, b)
 }
 
-// hygieneHead captures a string state value.
-func hygieneHead(dst *string) knownvalue.Check {
-	return knownvalue.StringFunc(func(v string) error { *dst = v; return nil })
-}
-
 // TestAccSecretHygiene runs every flow with the engine and the provider logging at TRACE, then searches the log, the
 // plan and state JSON of every step, every error, the token store and the fake's request log for every secret.
 func TestAccSecretHygiene(t *testing.T) {
@@ -377,7 +175,7 @@ func TestAccSecretHygiene(t *testing.T) {
 		if !failing {
 			s.ConfigStateChecks = []statecheck.StateCheck{
 				recordState{t, corpus, name, &tokens},
-				statecheck.ExpectKnownValue(grantAddr, tfjsonpath.New("refresh_token"), hygieneHead(&grantHead)),
+				statecheck.ExpectKnownValue(grantAddr, tfjsonpath.New("refresh_token"), acctest.Capture(&grantHead)),
 				statecheck.ExpectSensitiveValue(grantAddr, tfjsonpath.New("access_token")),
 				statecheck.ExpectSensitiveValue(grantAddr, tfjsonpath.New("refresh_token")),
 			}
@@ -408,26 +206,26 @@ func TestAccSecretHygiene(t *testing.T) {
 			// Create: the user chain and the grant each exchange once; the team token is a client-credentials grant.
 			step("create", full, nil, false),
 			// Reuse: nothing is exchanged.
-			step("reuse", full, f.ledger.expect(2, "create"), false),
+			step("reuse", full, f.ledger.Expect(2, "create"), false),
 			// Rotation: 50 minutes on, both chains are exchanged again.
-			step("rotation", full, then(f.ledger.expect(0, "reuse"), func() { f.clock.Advance(50 * time.Minute) }), false),
+			step("rotation", full, then(f.ledger.Expect(0, "reuse"), func() { f.clock.Advance(50 * time.Minute) }), false),
 			// The user chain revoked behind the provider's back: the plan fails with the reauthorization diagnostic.
 			step("user reauthorization", full, then(
-				f.ledger.expect(2, "rotation"),
+				f.ledger.Expect(2, "rotation"),
 				func() { f.server.RevokeChain(f.head(seedUser)); f.clock.Advance(50 * time.Minute) },
 				expectErr(summaryWith(summaryReauth, "Hint: Token has been revoked")),
 			), true),
 			// The grant's chain revoked: its rotation fails at apply with the reauthorization diagnostic.
 			step("grant reauthorization", grantOnly, then(
 				func() { checkErr("user reauthorization") },
-				f.ledger.expect(0, "user reauthorization"),
+				f.ledger.Expect(0, "user reauthorization"),
 				func() { f.server.RevokeChain(grantHead) },
 				expectErr(summaryWith(summaryReauth, "Hint: Token has been revoked")),
 			), true),
 		},
 		CheckDestroy: func(*terraform.State) error {
 			checkErr("grant reauthorization")
-			f.ledger.expect(0, "grant reauthorization")()
+			f.ledger.Expect(0, "grant reauthorization")()
 			return nil
 		},
 	})
@@ -459,45 +257,6 @@ func TestAccSecretHygiene(t *testing.T) {
 	scanned := corpus.check(t, secrets)
 	t.Logf("secret hygiene (plugin-testing, TRACE): %d secrets searched in %d bytes (%s); %d grant token values "+
 		"in plan and state JSON were checked sensitive and set aside", len(secrets), scanned, corpus.summary(), tokens)
-}
-
-// dropStateFileGrantTokens removes the grant's token attributes from a raw state file after checking that the file
-// lists them as sensitive.
-func dropStateFileGrantTokens(raw []byte) ([]byte, int, error) {
-	var st map[string]any
-	if err := json.Unmarshal(raw, &st); err != nil {
-		return nil, 0, fmt.Errorf("state file: %w", err)
-	}
-	var errs []error
-	n := 0
-	rs, _ := st["resources"].([]any)
-	for _, r := range rs {
-		res, _ := r.(map[string]any)
-		if res["type"] != "bipsync_refresh_grant" {
-			continue
-		}
-		insts, _ := res["instances"].([]any)
-		for _, in := range insts {
-			inst, _ := in.(map[string]any)
-			attrs, _ := inst["attributes"].(map[string]any)
-			marks, _ := json.Marshal(inst["sensitive_attributes"])
-			for _, a := range grantTokenAttributes {
-				if v, ok := attrs[a]; !ok || v == nil {
-					continue
-				}
-				if !bytes.Contains(marks, []byte(`"`+a+`"`)) {
-					errs = append(errs, fmt.Errorf("state file: %s is not listed in sensitive_attributes", a))
-				}
-				delete(attrs, a)
-				n++
-			}
-		}
-	}
-	b, err := json.Marshal(st)
-	if err != nil {
-		return nil, 0, err
-	}
-	return b, n, errors.Join(errs...)
 }
 
 // TestAccSecretHygiene_engineOutput drives the CLI with TF_LOG=trace through create, reuse, rotation and both
@@ -539,23 +298,10 @@ func TestAccSecretHygiene_engineOutput(t *testing.T) {
 		out := run(nil, append([]string{"show", "-json"}, args...)...)
 		tokens += corpus.addShowJSON(t, "show -json: "+name, []byte(out))
 		if len(args) == 0 {
-			var st struct {
-				Values struct {
-					RootModule struct {
-						Resources []struct {
-							Address string
-							Values  map[string]any
-						}
-					} `json:"root_module"`
-				}
-			}
-			if err := json.Unmarshal([]byte(out), &st); err != nil {
-				t.Fatalf("decoding show -json: %v", err)
-			}
-			for _, r := range st.Values.RootModule.Resources {
-				if r.Address == grantAddr {
-					grantHead, _ = r.Values["refresh_token"].(string)
-				}
+			err := acctest.CheckShowJSON([]byte(out),
+				statecheck.ExpectKnownValue(grantAddr, tfjsonpath.New("refresh_token"), acctest.Capture(&grantHead)))
+			if err != nil {
+				t.Fatal(err)
 			}
 		}
 	}
@@ -572,20 +318,20 @@ func TestAccSecretHygiene_engineOutput(t *testing.T) {
 	run(nil, "show", "create.tfplan")
 	showJSON("create plan", "create.tfplan")
 	run(nil, "apply", "create.tfplan")
-	f.ledger.expect(2, "create")()
+	f.ledger.Expect(2, "create")()
 	sensitiveShown("show after create", run(nil, "show"))
 	showJSON("state after create")
 	// Reuse.
 	if out := run(nil, "plan"); !strings.Contains(out, "No changes") {
 		t.Errorf("plan within the tokens' life: got\n%s\nwant no changes", out)
 	}
-	f.ledger.expect(0, "reuse")()
+	f.ledger.Expect(0, "reuse")()
 	// Rotation.
 	f.clock.Advance(50 * time.Minute)
 	sensitiveShown("rotation plan", run(nil, "plan", "-out=rotate.tfplan"))
 	showJSON("rotation plan", "rotate.tfplan")
 	run(nil, "apply", "rotate.tfplan")
-	f.ledger.expect(2, "rotation")()
+	f.ledger.Expect(2, "rotation")()
 	showJSON("state after rotation")
 	// Reauthorization errors: the user chain at plan, the grant's chain at apply.
 	f.server.RevokeChain(f.head(seedUser))
@@ -597,7 +343,7 @@ func TestAccSecretHygiene_engineOutput(t *testing.T) {
 	}
 	f.server.RevokeChain(grantHead)
 	run(summaryWith(summaryReauth, "Hint: Token has been revoked"), "apply", "-auto-approve")
-	f.ledger.expect(0, "reauthorization errors")()
+	f.ledger.Expect(0, "reauthorization errors")()
 
 	raw, n, err := dropStateFileGrantTokens(w.rawState())
 	if err != nil {
@@ -625,53 +371,4 @@ func TestAccSecretHygiene_engineOutput(t *testing.T) {
 	t.Logf("secret hygiene (engine CLI, TF_LOG=trace): %d secrets searched in %d bytes (%s); %d grant token values in "+
 		"show -json output and %d in the state file were checked sensitive and set aside",
 		len(secrets), scanned, corpus.summary(), tokens, n)
-}
-
-// TestHygieneCorpus_scan shows that the scan finds a secret whole, cut short or wrapped, and that a grant token not
-// marked sensitive is reported.
-func TestHygieneCorpus_scan(t *testing.T) {
-	t.Parallel()
-	secret := "def50200" + strings.Repeat("0123456789abcdef", 8)
-	c := newHygieneCorpus()
-	c.add("clean", []byte("nothing to see"))
-	c.add("whole", []byte("token="+secret))
-	c.add("cut", []byte("token="+secret[:len(secret)-10]+"…"))
-	c.add("wrapped", []byte(secret[:30]+"\n"+secret[30:]))
-	scanned, hits := c.scan([]string{secret})
-	if scanned == 0 {
-		t.Fatal("scanned 0 bytes")
-	}
-	var sources []string
-	for _, h := range hits {
-		name, _, _ := strings.Cut(h, " holds ")
-		sources = append(sources, name)
-		if strings.Contains(h, secret) {
-			t.Errorf("hit %q shows the secret", h)
-		}
-	}
-	sort.Strings(sources)
-	sources = slicesCompact(sources)
-	if got, want := strings.Join(sources, ","), "cut,whole,wrapped"; got != want {
-		t.Errorf("sources with hits: got %s; want %s", got, want)
-	}
-
-	doc := map[string]any{"values": map[string]any{"root_module": map[string]any{"resources": []any{
-		map[string]any{"address": grantAddr, "type": "bipsync_refresh_grant",
-			"values":           map[string]any{"access_token": "at", "refresh_token": "rt", "token_type": "Bearer"},
-			"sensitive_values": map[string]any{"access_token": true}},
-	}}}}
-	n, err := dropGrantTokens(doc)
-	if n != 2 || err == nil || !strings.Contains(err.Error(), "refresh_token holds a value that is not marked sensitive") {
-		t.Errorf("dropGrantTokens: got %d, %v; want 2 values dropped and refresh_token reported unmarked", n, err)
-	}
-}
-
-func slicesCompact(s []string) []string {
-	out := s[:0]
-	for i, v := range s {
-		if i == 0 || v != s[i-1] {
-			out = append(out, v)
-		}
-	}
-	return out
 }

@@ -2,7 +2,6 @@ package provider
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -18,41 +17,10 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 
+	"github.com/bipsync/terraform-provider-bipsync/internal/acctest"
 	"github.com/bipsync/terraform-provider-bipsync/internal/bipsync"
 	"github.com/bipsync/terraform-provider-bipsync/internal/tokenstore"
 )
-
-// ephemeralConfig is count ephemeral tokens on one chain, echoed so the test can read what a consumer got.
-func (f *fixture) ephemeralConfig(seed string, count int, args ...string) string {
-	return f.providerBlock() + fmt.Sprintf(`
-ephemeral "bipsync_access_token" "t" {
-  count         = %d
-  refresh_token = %q
-%s
-}
-
-provider "echo" {
-  data = ephemeral.bipsync_access_token.t
-}
-
-resource "echo" "t" {}
-`, count, seed, strings.Join(args, "\n"))
-}
-
-// head returns the chain head the file store holds for seed (the test reads the record as the provider would).
-func (f *fixture) head(seed string) string {
-	f.t.Helper()
-	st, err := tokenstore.NewFile(f.storeDir)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	key := tokenstore.KeyFor(f.baseURL+bipsync.TokenPath, testClientID, seed)
-	rec, err := st.Load(context.Background(), key, seed)
-	if err != nil || rec == nil {
-		f.t.Fatalf("loading the chain record: got %v, %v; want a record", rec, err)
-	}
-	return rec.RefreshToken
-}
 
 func TestAccAccessToken_ephemeralOneExchangePerStep(t *testing.T) {
 	t.Parallel()
@@ -67,7 +35,7 @@ func TestAccAccessToken_ephemeralOneExchangePerStep(t *testing.T) {
 					Config: f.ephemeralConfig(seed, count),
 					ConfigStateChecks: []statecheck.StateCheck{
 						statecheck.ExpectKnownValue("echo.t", tfjsonpath.New("data").AtSliceIndex(0).AtMapKey("access_token"),
-							f.liveAccessToken()),
+							acctest.LiveAccessToken(f.server)),
 						statecheck.ExpectKnownValue("echo.t", tfjsonpath.New("data").AtSliceIndex(count-1).AtMapKey("token_type"),
 							knownvalue.StringExact("Bearer")),
 						statecheck.ExpectKnownValue("echo.t", tfjsonpath.New("data").AtSliceIndex(0).AtMapKey("expires_at"),
@@ -76,7 +44,7 @@ func TestAccAccessToken_ephemeralOneExchangePerStep(t *testing.T) {
 				}},
 				// Every plan, apply, refresh and destroy walk opened the resource; the fake saw one exchange in all.
 				CheckDestroy: func(*terraform.State) error {
-					f.ledger.expect(1, fmt.Sprintf("one step with %d ephemeral resources on one chain", count))()
+					f.ledger.Expect(1, fmt.Sprintf("one step with %d ephemeral resources on one chain", count))()
 					t.Logf("exchanges for one step with %d ephemeral resources on one chain: %d (token requests %d)",
 						count, f.server.Stats().RefreshExchanges, f.server.Stats().TokenRequests)
 					return nil
@@ -103,7 +71,7 @@ func TestAccAccessToken_ephemeralReuseThenRotate(t *testing.T) {
 			},
 			{
 				// Another run with the same seed while the token has more than min_validity left: no exchange.
-				PreConfig: func() { f.ledger.expect(1, "first run")(); firstHead = f.head(seed) },
+				PreConfig: func() { f.ledger.Expect(1, "first run")(); firstHead = f.head(seed) },
 				Config:    f.ephemeralConfig(seed, 1),
 				ConfigStateChecks: []statecheck.StateCheck{
 					f.echoToken0(),
@@ -112,7 +80,7 @@ func TestAccAccessToken_ephemeralReuseThenRotate(t *testing.T) {
 			{
 				// 50 minutes on, the token has 10 minutes left, less than min_validity (15m): exactly one exchange.
 				PreConfig: func() {
-					f.ledger.expect(0, "second run within the token's life")()
+					f.ledger.Expect(0, "second run within the token's life")()
 					f.clock.Advance(50 * time.Minute)
 				},
 				Config: f.ephemeralConfig(seed, 1) + `
@@ -121,31 +89,21 @@ resource "echo" "after" {}
 				ConfigStateChecks: []statecheck.StateCheck{
 					// echo.t keeps what it got in the first run: that token was revoked by the exchange.
 					statecheck.ExpectKnownValue("echo.t", tfjsonpath.New("data").AtSliceIndex(0).AtMapKey("access_token"),
-						knownvalue.StringFunc(func(v string) error {
-							if f.server.AccessTokenLive(v) {
-								return fmt.Errorf("the previous access token is still live after the exchange")
-							}
-							return nil
-						})),
+						acctest.RevokedAccessToken(f.server)),
 					statecheck.ExpectKnownValue("echo.after", tfjsonpath.New("data").AtSliceIndex(0).AtMapKey("access_token"),
-						f.liveAccessToken()),
+						acctest.LiveAccessToken(f.server)),
 					tokens.AddStateValue("echo.after", tfjsonpath.New("data").AtSliceIndex(0).AtMapKey("access_token")),
 				},
 			},
 		},
 		CheckDestroy: func(*terraform.State) error {
-			f.ledger.expect(1, "run after the token passed min_validity")()
+			f.ledger.Expect(1, "run after the token passed min_validity")()
 			if h := f.head(seed); h == firstHead || h == seed {
 				t.Errorf("chain head did not move after the rotation")
 			}
 			return nil
 		},
 	})
-}
-
-// echoToken0 checks the first echoed token is live.
-func (f *fixture) echoToken0() statecheck.StateCheck {
-	return statecheck.ExpectKnownValue("echo.t", tfjsonpath.New("data").AtSliceIndex(0).AtMapKey("access_token"), f.liveAccessToken())
 }
 
 func TestAccAccessToken_reauthorizationCauses(t *testing.T) {
@@ -337,7 +295,7 @@ func TestAccAccessToken_fileStoreHoldsNoSecretAndGuardsItsRecords(t *testing.T) 
 					if err := os.WriteFile(recPath, b, 0o600); err != nil {
 						t.Fatal(err)
 					}
-					f.ledger.reset()
+					f.ledger.Reset()
 				},
 				Config:      f.ephemeralConfig(seed, 1),
 				ExpectError: words("Unreadable Bipsync Token Store Record"),
@@ -345,7 +303,7 @@ func TestAccAccessToken_fileStoreHoldsNoSecretAndGuardsItsRecords(t *testing.T) 
 			{
 				// The record is untouched after the failed run; restored from backup, the chain goes on.
 				PreConfig: func() {
-					f.ledger.expect(0, "run over a damaged record")()
+					f.ledger.Expect(0, "run over a damaged record")()
 					if b, _ := os.ReadFile(recPath); !bytes.Equal(b, corrupted) {
 						t.Errorf("the damaged record was overwritten")
 					}
@@ -358,7 +316,7 @@ func TestAccAccessToken_fileStoreHoldsNoSecretAndGuardsItsRecords(t *testing.T) 
 			},
 		},
 		CheckDestroy: func(*terraform.State) error {
-			f.ledger.expect(0, "run over the restored record (its token is still valid)")()
+			f.ledger.Expect(0, "run over the restored record (its token is still valid)")()
 			return nil
 		},
 	})
@@ -396,7 +354,7 @@ resource "echo" "t" {}
 			{Config: config, ConfigStateChecks: []statecheck.StateCheck{f.echoToken("echo.t")}},
 			{
 				PreConfig: func() {
-					f.ledger.expect(1, "first run through the command store")()
+					f.ledger.Expect(1, "first run through the command store")()
 					entries, _ := os.ReadDir(records)
 					if len(entries) != 1 {
 						t.Errorf("records kept by the helper: got %d; want 1", len(entries))
@@ -406,7 +364,7 @@ resource "echo" "t" {}
 				ConfigStateChecks: []statecheck.StateCheck{f.echoToken("echo.t")},
 			},
 		},
-		CheckDestroy: func(*terraform.State) error { f.ledger.expect(0, "second run through the command store")(); return nil },
+		CheckDestroy: func(*terraform.State) error { f.ledger.Expect(0, "second run through the command store")(); return nil },
 	})
 }
 
@@ -435,7 +393,7 @@ data "bipsync_access_token" "team" {
 				Config: config,
 				ConfigStateChecks: []statecheck.StateCheck{
 					f.echoToken("echo.t"),
-					statecheck.ExpectKnownValue("data.bipsync_access_token.team", tfjsonpath.New("access_token"), f.liveAccessToken()),
+					statecheck.ExpectKnownValue("data.bipsync_access_token.team", tfjsonpath.New("access_token"), acctest.LiveAccessToken(f.server)),
 					statecheck.ExpectKnownValue("data.bipsync_access_token.team", tfjsonpath.New("refresh_token_expires_at"), knownvalue.Null()),
 					statecheck.ExpectSensitiveValue("data.bipsync_access_token.team", tfjsonpath.New("access_token")),
 				},
@@ -475,7 +433,7 @@ resource "echo" "t" {}
 		Steps: []resource.TestStep{{
 			Config: config,
 			ConfigStateChecks: []statecheck.StateCheck{
-				statecheck.ExpectKnownValue("data.bipsync_access_token.t", tfjsonpath.New("access_token"), f.liveAccessToken()),
+				statecheck.ExpectKnownValue("data.bipsync_access_token.t", tfjsonpath.New("access_token"), acctest.LiveAccessToken(f.server)),
 				statecheck.ExpectSensitiveValue("data.bipsync_access_token.t", tfjsonpath.New("access_token")),
 				statecheck.ExpectKnownValue("data.bipsync_access_token.t", tfjsonpath.New("refresh_token_expires_at"),
 					knownvalue.StringExact(f.clock.Now().Add(30*24*time.Hour).UTC().Format(time.RFC3339))),
@@ -483,7 +441,7 @@ resource "echo" "t" {}
 			},
 		}},
 		CheckDestroy: func(*terraform.State) error {
-			f.ledger.expect(1, "data source and ephemeral resource on one chain")()
+			f.ledger.Expect(1, "data source and ephemeral resource on one chain")()
 			return nil
 		},
 	})
