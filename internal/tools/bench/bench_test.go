@@ -16,7 +16,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 
-	"github.com/bipsync/terraform-provider-bipsync/internal/tools/internal/tfcli"
+	"github.com/bipsync/terraform-provider-bipsync/internal/tfcli"
 )
 
 func TestParseGoBench(t *testing.T) {

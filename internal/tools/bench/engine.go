@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bipsync/terraform-provider-bipsync/internal/tools/internal/tfcli"
+	"github.com/bipsync/terraform-provider-bipsync/internal/tfcli"
 )
 
 // engine is the Terraform or OpenTofu binary the benchmark drives.

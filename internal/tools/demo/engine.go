@@ -16,7 +16,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/bipsync/terraform-provider-bipsync/internal/tools/internal/tfcli"
+	"github.com/bipsync/terraform-provider-bipsync/internal/tfcli"
 )
 
 // interruptGrace is how long the engine gets to stop after an interrupt

@@ -31,7 +31,7 @@ import (
 	"time"
 
 	"github.com/bipsync/terraform-provider-bipsync/internal/bipsynctest"
-	"github.com/bipsync/terraform-provider-bipsync/internal/tools/internal/tfcli"
+	"github.com/bipsync/terraform-provider-bipsync/internal/tfcli"
 )
 
 // The fake server's token life and the configuration's windows are chosen

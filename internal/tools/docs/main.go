@@ -25,7 +25,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bipsync/terraform-provider-bipsync/internal/tools/internal/tfcli"
+	"github.com/bipsync/terraform-provider-bipsync/internal/tfcli"
 )
 
 const (

@@ -20,7 +20,7 @@ import (
 	"os"
 	"os/signal"
 
-	"github.com/bipsync/terraform-provider-bipsync/internal/tools/internal/tfcli"
+	"github.com/bipsync/terraform-provider-bipsync/internal/tfcli"
 )
 
 // exitNoTerraform tells callers that the optional Terraform leg cannot run,
