@@ -83,6 +83,8 @@ const (
 	summaryTokenNotCached      = "Bipsync Token Not Cached"
 	summaryShorterThanValidity = "Bipsync Token Shorter Than min_validity"
 	summaryPromiseBroken       = "Bipsync Access Token Revoked Early"
+	summaryGrantRecovered      = "Bipsync Grant Recovered From Journal"
+	summaryJournalNotWritten   = "Bipsync Grant Journal Not Written"
 )
 
 // allSummaries is every summary constant above: the list the runbook test walks.
@@ -104,7 +106,7 @@ var allSummaries = []string{
 
 	summaryChainExpiringSoon, summaryChainNarrowed, summaryRotationWindow, summaryPreferWriteOnly,
 	summaryTokenExpiringInRun, summaryFileStoreOnCI, summaryTokenNotCached, summaryShorterThanValidity,
-	summaryPromiseBroken,
+	summaryPromiseBroken, summaryGrantRecovered, summaryJournalNotWritten,
 }
 
 // reseedSteps says how a user starts a new chain for one kind of consumer, once they hold a new refresh token.

@@ -236,6 +236,16 @@ func (r *refreshGrantResource) ModifyPlan(ctx context.Context, req resource.Modi
 	now := r.data.now()
 	reseed := seedChanged(&plan, &state)
 
+	if !reseed {
+		if rec, _ := r.journalAhead(ctx, req.Private, &state); rec != nil {
+			// State's head was spent by a rotation whose state write was lost: the apply adopts the journal's head.
+			recoveryWarning(rec, &resp.Diagnostics)
+			for name, unknown := range rotatedAttributes {
+				resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root(name), unknown)...)
+			}
+			return
+		}
+	}
 	if reseed {
 		requireSeed(ctx, req.Config, &plan, "Re-seeding the grant (refresh_token_wo_version changed)", &resp.Diagnostics)
 	} else {
@@ -283,9 +293,68 @@ func (r *refreshGrantResource) Create(ctx context.Context, req resource.CreateRe
 	id := make([]byte, 16)
 	_, _ = rand.Read(id)
 	plan.ID = types.StringValue(hex.EncodeToString(id))
-	if r.exchange(ctx, opCreate, &tokenstore.Record{RefreshToken: seed}, &plan, &resp.Diagnostics) {
+	j := newJournalData()
+	if r.rotate(ctx, opCreate, r.seedStart(ctx, seed), &plan, &plan, j, &resp.Diagnostics) {
+		writeJournalData(ctx, resp.Private, j, &resp.Diagnostics)
 		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 	}
+}
+
+// seedStart returns the record a seed's first exchange starts from: the seed itself, or, when an earlier first
+// exchange of this seed had its state write lost, the head that exchange journaled.
+func (r *refreshGrantResource) seedStart(ctx context.Context, seed string) *tokenstore.Record {
+	if r.journalOn() {
+		if rec := r.loadJournal(ctx, r.seedJournalKey(seed), seed); rec != nil && rec.RefreshToken != "" {
+			return rec
+		}
+	}
+	return &tokenstore.Record{RefreshToken: seed}
+}
+
+// rotate brings the chain forward from prev into m: prev is adopted as it is when it came from a journal and neither
+// its token nor the configuration asks for a rotation, and exchanged otherwise. Every new head is journaled before the
+// engine is answered. It reports whether m holds a head that must be written to state.
+func (r *refreshGrantResource) rotate(ctx context.Context, op grantOp, prev *tokenstore.Record, plan, prior *refreshGrantModel, j *grantJournal, diags *diag.Diagnostics) bool {
+	if r.data == nil {
+		diags.AddError(summaryUnconfigured, "This is a bug in the Bipsync provider: please report it.")
+		return false
+	}
+	journaled := prev.Generation > 0 // a record from a journal, not a bare refresh token
+	if journaled && !r.rotationDue(prev, plan) && (op == opCreate || !argumentsChanged(plan, prior)) {
+		tflog.Info(ctx, "adopted bipsync refresh chain from the journal", map[string]any{"id": plan.ID.ValueString(), "generation": prev.Generation})
+		r.recordToModel(prev, plan)
+		j.Generation = max(j.Generation, prev.Generation)
+		return true
+	}
+	next, ok := r.exchange(ctx, op, prev, plan, diags)
+	if !ok {
+		return false
+	}
+	if r.journalOn() {
+		if prev.Generation == 0 {
+			// The first exchange of a seed: state holds no head of this chain yet.
+			r.writeJournal(ctx, r.seedJournalKey(prev.RefreshToken), prev.RefreshToken, next, diags)
+		}
+		next.Generation = max(j.Generation, prev.Generation) + 1
+		r.writeJournal(ctx, r.grantJournalKey(plan.ID.ValueString()), j.Secret, next, diags)
+		j.Generation = next.Generation
+	}
+	return true
+}
+
+// rotationDue tells whether rec's access token is within the plan's rotation window.
+func (r *refreshGrantResource) rotationDue(rec *tokenstore.Record, plan *refreshGrantModel) bool {
+	rotateBefore, diags := plan.RotateBefore.ValueGoDuration()
+	if diags.HasError() || rec.AccessToken == "" {
+		return true
+	}
+	return !r.data.now().Add(rotateBefore).Before(rec.AccessTokenExpiresAt)
+}
+
+// argumentsChanged tells whether the configuration changed any argument, which always rotates the chain.
+func argumentsChanged(plan, state *refreshGrantModel) bool {
+	return !plan.Scopes.Equal(state.Scopes) || !plan.Keepers.Equal(state.Keepers) || !plan.RotateBefore.Equal(state.RotateBefore) ||
+		!plan.RefreshTokenWOVersion.Equal(state.RefreshTokenWOVersion) || !plan.SeedRefreshToken.Equal(state.SeedRefreshToken)
 }
 
 // Read trusts state: Bipsync has no endpoint that checks a refresh token without consuming it.
@@ -303,15 +372,24 @@ func (r *refreshGrantResource) Update(ctx context.Context, req resource.UpdateRe
 	if !state.Scopes.IsNull() {
 		resp.Diagnostics.Append(state.Scopes.ElementsAs(ctx, &prev.Scopes, false)...)
 	}
-	if seedChanged(&plan, &state) {
-		prev = &tokenstore.Record{RefreshToken: r.seedFromConfig(ctx, req.Config, &plan, &resp.Diagnostics)}
+	ahead, j := r.journalAhead(ctx, req.Private, &state)
+	switch {
+	case seedChanged(&plan, &state):
+		prev = r.seedStart(ctx, r.seedFromConfig(ctx, req.Config, &plan, &resp.Diagnostics))
+	case ahead != nil:
+		recoveryWarning(ahead, &resp.Diagnostics)
+		prev = ahead
+	}
+	if j == nil {
+		j = newJournalData() // a grant created before journals, or a provider without a store
 	}
 	if resp.Diagnostics.HasError() {
 		return
 	}
 	plan.ID = state.ID
 	// Without a new head the prior state stays: it still holds the chain head if nothing was consumed.
-	if r.exchange(ctx, opUpdate, prev, &plan, &resp.Diagnostics) {
+	if r.rotate(ctx, opUpdate, prev, &plan, &state, j, &resp.Diagnostics) {
+		writeJournalData(ctx, resp.Private, j, &resp.Diagnostics)
 		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 	}
 }
@@ -337,11 +415,7 @@ const (
 // reports whether m holds a new chain head that must be written to state, which is also the case when Bipsync
 // rotated without a usable access token. Then an update fails but keeps the head; a create only warns, because a
 // failed create is tainted, and replacing it would exchange the spent seed again and lose the chain.
-func (r *refreshGrantResource) exchange(ctx context.Context, op grantOp, prev *tokenstore.Record, m *refreshGrantModel, diags *diag.Diagnostics) bool {
-	if r.data == nil {
-		diags.AddError(summaryUnconfigured, "This is a bug in the Bipsync provider: please report it.")
-		return false
-	}
+func (r *refreshGrantResource) exchange(ctx context.Context, op grantOp, prev *tokenstore.Record, m *refreshGrantModel, diags *diag.Diagnostics) (*tokenstore.Record, bool) {
 	ctx = maskSecrets(ctx, prev.RefreshToken, r.data.clientSecret)
 	var scopes []string
 	if !m.Scopes.IsNull() {
@@ -352,7 +426,7 @@ func (r *refreshGrantResource) exchange(ctx context.Context, op grantOp, prev *t
 	next, err := r.data.source.Exchange(bctx, prev, scopes)
 	if next == nil {
 		addTokenError(diags, err, r.data.failureContext(reseedGrant))
-		return false
+		return nil, false
 	}
 	if err != nil {
 		detail := "Bipsync exchanged the refresh token, so the old one is revoked, but its answer had no usable access " +
@@ -365,17 +439,8 @@ func (r *refreshGrantResource) exchange(ctx context.Context, op grantOp, prev *t
 		}
 	}
 	tflog.Info(ctx, "rotated bipsync refresh chain", map[string]any{"id": m.ID.ValueString(), "access_token_received": err == nil})
-	m.AccessToken = types.StringValue(next.AccessToken)
-	m.TokenType = types.StringValue(next.TokenType)
-	expiresAt := next.AccessTokenExpiresAt
-	if err != nil {
-		expiresAt = next.RotatedAt
-	}
-	m.ExpiresAt = timetypes.NewRFC3339TimeValue(expiresAt.UTC())
-	m.RefreshToken = types.StringValue(next.RefreshToken)
-	m.RefreshTokenExpiresAt = timetypes.NewRFC3339TimeValue(r.data.source.RefreshTokenExpiry(next.RefreshTokenIssuedAt).UTC())
-	m.RotatedAt = timetypes.NewRFC3339TimeValue(next.RotatedAt.UTC())
-	return true
+	r.recordToModel(next, m)
+	return next, true
 }
 
 // seedFromConfig returns the seed refresh token: refresh_token_wo is only in the configuration (write-only values
