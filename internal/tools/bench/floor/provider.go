@@ -58,9 +58,11 @@ func (p *floorProvider) Schema(_ context.Context, _ provider.SchemaRequest, resp
 		Blocks: map[string]pschema.Block{
 			"token_store": pschema.SingleNestedBlock{
 				Attributes: map[string]pschema.Attribute{
-					"backend": pschema.StringAttribute{Optional: true},
-					"path":    pschema.StringAttribute{Optional: true},
-					"command": pschema.ListAttribute{Optional: true, ElementType: types.StringType},
+					"backend":          pschema.StringAttribute{Optional: true},
+					"path":             pschema.StringAttribute{Optional: true},
+					"command":          pschema.ListAttribute{Optional: true, ElementType: types.StringType},
+					"command_protocol": pschema.StringAttribute{Optional: true},
+					"adopt_wait":       pschema.StringAttribute{Optional: true},
 				},
 			},
 		},
