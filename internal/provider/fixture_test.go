@@ -43,9 +43,16 @@ func newFixture(t *testing.T) *fixture {
 // provider trusts only when its factories are told to (see faultWorld).
 func startFixture(t *testing.T, useTLS bool) *fixture {
 	t.Helper()
+	return startFixtureWith(t, useTLS, bipsynctest.Options{})
+}
+
+// startFixtureWith starts a fixture whose fake has the given options (its clock is the fixture's).
+func startFixtureWith(t *testing.T, useTLS bool, opts bipsynctest.Options) *fixture {
+	t.Helper()
 	accPreCheck(t)
 	clock := bipsynctest.NewClock(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
-	srv := bipsynctest.NewServer(bipsynctest.Options{Now: clock.Now})
+	opts.Now = clock.Now
+	srv := bipsynctest.NewServer(opts)
 	srv.AddClient(testClientID, testClientSecret)
 	srv.AddPublicClient(testPublicClient)
 	url := srv.Start

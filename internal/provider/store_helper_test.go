@@ -43,6 +43,11 @@ func runStoreHelper(dir string, args []string) int {
 		_, _ = os.Stdout.Write(b)
 		return 0
 	case "put":
+		if _, err := os.Stat(filepath.Join(dir, "REFUSE-PUT")); err == nil {
+			// A secret manager that lets the runner read but not write: a missing write permission.
+			fmt.Fprintln(os.Stderr, "AccessDeniedException: not authorized to perform secretsmanager:PutSecretValue")
+			return 1
+		}
 		b, err := io.ReadAll(os.Stdin)
 		if err == nil {
 			err = os.WriteFile(file, b, 0o600)
