@@ -95,13 +95,12 @@ func machine(t *testing.T, srv Exchanger, st tokenstore.Store, now func() time.T
 }
 
 // seedChain saves generation 0 of the chain, as a first run would, so that runners start from a known record.
-func seedChain(t *testing.T, st *memStore, src *Source) *tokenstore.Record {
+func seedChain(t *testing.T, st *memStore, src *Source) {
 	t.Helper()
 	rec := &tokenstore.Record{RefreshToken: "seed", ID: tokenstore.NewRecordID()}
 	if err := st.Save(context.Background(), src.Key("seed"), "seed", rec, nil); err != nil {
 		t.Fatal(err)
 	}
-	return rec
 }
 
 // A runner whose exchange is refused because another runner (on another machine, sharing only the store) rotated the

@@ -280,7 +280,7 @@ func Open(key Key, seed string, data []byte) (*Record, error) {
 		ID:                   e.rev.ID,
 	}
 	for _, a := range w.Asks {
-		rec.Asks = append(rec.Asks, ScopeAsk{Scopes: a.Scopes, At: a.At})
+		rec.Asks = append(rec.Asks, ScopeAsk(a))
 	}
 	for _, l := range w.Leases {
 		rec.Leases = append(rec.Leases, Lease{ID: l.ID, Until: l.Until, MinValidity: time.Duration(l.MinValidity), At: l.At})

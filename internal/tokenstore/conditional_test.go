@@ -110,8 +110,7 @@ func TestStore_SaveReplacesLegacyRecord(t *testing.T) {
 			old := sampleRecord()
 			old.ID = ""
 			env := legacyEnvelope(t, key, old)
-			if smDir == "" {
-				fs := st.(*fileStore)
+			if fs, ok := st.(*fileStore); ok {
 				if err := os.WriteFile(fs.recPath(key), env, 0o600); err != nil {
 					t.Fatal(err)
 				}
@@ -238,8 +237,8 @@ func TestStore_SaveLeavesUnreadableRecordAlone(t *testing.T) {
 				t.Parallel()
 				st, smDir := open(t)
 				path := filepath.Join(smDir, string(key))
-				if smDir == "" {
-					path = st.(*fileStore).recPath(key)
+				if fs, ok := st.(*fileStore); ok {
+					path = fs.recPath(key)
 				}
 				if err := os.WriteFile(path, held, 0o600); err != nil {
 					t.Fatal(err)
