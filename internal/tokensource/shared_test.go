@@ -479,3 +479,57 @@ func TestSource_Token_findsChainUnderLegacyKey(t *testing.T) {
 		t.Fatalf("canonical key: got %v; want the chain moved there", moved)
 	}
 }
+
+// A forced rotation (the rotate command) that meets a chain another runner rotated after it started counts that
+// rotation as its own: one exchange, and both are served.
+func TestSource_Token_forcedRotationCountsAnotherRunnersExchange(t *testing.T) {
+	t.Parallel()
+	clk := &clock{t: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
+	srv := newRaceServer(clk.Now)
+	st := newMemStore()
+	st.localLock = true
+	a, b := machine(t, srv, st, clk.Now, 10*time.Second), machine(t, srv, st, clk.Now, 10*time.Second)
+	if _, err := a.Token(context.Background(), refreshReq(15*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Minute)
+	// B's forced rotation starts, then A rotates (its own forced rotation) before B reads the store.
+	hold := make(chan struct{})
+	srv.mu.Lock()
+	srv.hold, srv.arrived = hold, make(chan string, 1)
+	srv.mu.Unlock()
+	resA := make(chan error, 1)
+	go func() {
+		_, err := a.Token(context.Background(), Request{RefreshToken: "seed", MinValidity: 15 * time.Minute, Force: true})
+		resA <- err
+	}()
+	<-srv.arrived
+	srv.mu.Lock()
+	srv.hold, srv.arrived = nil, nil
+	srv.mu.Unlock()
+	resB := make(chan *Result, 1)
+	errB := make(chan error, 1)
+	started := make(chan struct{})
+	go func() {
+		close(started)
+		r, err := b.Token(context.Background(), Request{RefreshToken: "seed", MinValidity: 15 * time.Minute, Force: true})
+		resB <- r
+		errB <- err
+	}()
+	<-started
+	time.Sleep(50 * time.Millisecond)
+	close(hold)
+	if err := <-resA; err != nil {
+		t.Fatal(err)
+	}
+	r, err := <-resB, <-errB
+	if err != nil {
+		t.Fatalf("second forced rotation: got %v; want it served", err)
+	}
+	if got := srv.exchanges.Load(); got != 2 {
+		t.Fatalf("successful exchanges: got %d; want 2 (the first run and one rotation serving both forced requests)", got)
+	}
+	if r.Exchanged || r.Generation != 2 {
+		t.Fatalf("second forced rotation: got %v; want the rotation the other runner made after it started (generation 2)", r)
+	}
+}

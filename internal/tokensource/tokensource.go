@@ -223,7 +223,8 @@ type Request struct {
 	Scopes []string
 	// MinValidity is how long a handed-out token must stay valid at least.
 	MinValidity time.Duration
-	// Force exchanges the chain even when its access token could be reused (a rotation on request).
+	// Force exchanges the chain even when its access token could be reused (a rotation on request). An exchange
+	// another process made after the request started counts: the chain was rotated, once, as asked.
 	Force bool
 }
 
@@ -354,6 +355,7 @@ type run struct {
 	seed      string
 	c         *chainState
 	req       Request
+	started   time.Time
 	adoptions int
 	// revisions the store held during this request, for telling whether another runner used the chain.
 	seen []tokenstore.Revision
@@ -379,7 +381,7 @@ func (s *Source) refreshToken(ctx context.Context, req Request) (*Result, error)
 	if !s.store.Traits().Persistent {
 		return nil, ErrStoreRequired
 	}
-	r := &run{key: s.Key(req.RefreshToken), seed: req.RefreshToken, req: req}
+	r := &run{key: s.Key(req.RefreshToken), seed: req.RefreshToken, req: req, started: s.now()}
 	r.c = s.reg.chain(r.key)
 	if err := r.c.acquire(ctx); err != nil {
 		return nil, err
@@ -483,7 +485,8 @@ func (s *Source) savePending(ctx context.Context, r *run) error {
 // whenever the store shows one.
 func (s *Source) serve(ctx context.Context, r *run, rec *tokenstore.Record) (*Result, error) {
 	for {
-		if !r.req.Force && s.reusable(rec, r.req) {
+		forced := r.req.Force && rec.RotatedAt.Before(r.started)
+		if !forced && s.reusable(rec, r.req) {
 			next, err := s.handOut(ctx, r, rec)
 			if errors.Is(err, errMovedOn) {
 				if rec, err = s.adopt(ctx, r); err != nil {
@@ -896,7 +899,7 @@ func (s *Source) promiseBroken(r *run, rec *tokenstore.Record) (Warning, bool) {
 		return Warning{}, false
 	}
 	return Warning{Kind: WarnPromiseBroken, PromisedAt: broken.At, PromisedUntil: broken.Until, PromisedMinValidity: broken.MinValidity,
-		MinValidity: r.req.MinValidity, Forced: r.req.Force}, true
+		MinValidity: r.req.MinValidity, Forced: r.req.Force && rec.RotatedAt.Before(r.started)}, true
 }
 
 // checkMinValidity refuses, before exchanging, a min_validity that the chain's tokens cannot meet: every open would
