@@ -509,15 +509,16 @@ func TestSource_Token_forcedRotationCountsAnotherRunnersExchange(t *testing.T) {
 	srv.mu.Unlock()
 	resB := make(chan *Result, 1)
 	errB := make(chan error, 1)
-	started := make(chan struct{})
 	go func() {
-		close(started)
 		r, err := b.Token(context.Background(), Request{RefreshToken: "seed", MinValidity: 15 * time.Minute, Force: true})
 		resB <- r
 		errB <- err
 	}()
-	<-started
-	time.Sleep(50 * time.Millisecond)
+	// B has started once its exchange of the head A is consuming is refused; A's answer comes a second later.
+	for srv.refused.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	clk.Advance(time.Second)
 	close(hold)
 	if err := <-resA; err != nil {
 		t.Fatal(err)

@@ -485,7 +485,7 @@ func (s *Source) savePending(ctx context.Context, r *run) error {
 // whenever the store shows one.
 func (s *Source) serve(ctx context.Context, r *run, rec *tokenstore.Record) (*Result, error) {
 	for {
-		forced := r.req.Force && rec.RotatedAt.Before(r.started)
+		forced := r.req.Force && !rec.RotatedAt.After(r.started)
 		if !forced && s.reusable(rec, r.req) {
 			next, err := s.handOut(ctx, r, rec)
 			if errors.Is(err, errMovedOn) {
@@ -899,7 +899,7 @@ func (s *Source) promiseBroken(r *run, rec *tokenstore.Record) (Warning, bool) {
 		return Warning{}, false
 	}
 	return Warning{Kind: WarnPromiseBroken, PromisedAt: broken.At, PromisedUntil: broken.Until, PromisedMinValidity: broken.MinValidity,
-		MinValidity: r.req.MinValidity, Forced: r.req.Force && rec.RotatedAt.Before(r.started)}, true
+		MinValidity: r.req.MinValidity, Forced: r.req.Force && !rec.RotatedAt.After(r.started)}, true
 }
 
 // checkMinValidity refuses, before exchanging, a min_validity that the chain's tokens cannot meet: every open would
