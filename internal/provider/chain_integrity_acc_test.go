@@ -127,7 +127,7 @@ resource "echo" "t" {}
 // TestAccAccessToken_aliasesCannotNarrowEachOther: two provider configurations (aliases, which Terraform runs as
 // separate plugin processes) asking one chain for different scopes used to narrow it silently for good, and the other
 // got a reauthorization. The scopes asked of a chain live with its record now, so the second is refused before it
-// exchanges anything, and the chain keeps its scopes.
+// exchanges anything, and the chain keeps its scopes (one exchange in all: the wide one's).
 func TestAccAccessToken_aliasesCannotNarrowEachOther(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
@@ -161,8 +161,10 @@ resource "echo" "t" {}
 		ProtoV6ProviderFactories: f.factories(),
 		Steps: []resource.TestStep{{
 			Config: config,
-			ExpectError: summaryWith(summaryScopeConflict,
-				"another configuration or provider alias asked this refresh chain for scopes [read write]"),
+			// Served in process by the test harness, the two aliases may share one provider server, and then the
+			// check within one run answers first; as separate plugin processes (as the engine runs them otherwise), the
+			// record's scope asks do (TestSource_Token_scopeConflictAcrossProcesses). Either way: refused, narrowed nothing.
+			ExpectError: summaryWith(summaryScopeConflict, "for scopes [read write]", "[read]"),
 		}},
 		CheckDestroy: func(*terraform.State) error {
 			f.ledger.Expect(1, "the wide consumer's exchange only")()
