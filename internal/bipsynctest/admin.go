@@ -12,6 +12,7 @@ import (
 //	POST /_fake/seed?client_id=ID&scope=a+b  {"refresh_token":"..."}; scope defaults to every known scope
 //	POST /_fake/revoke-all                   204
 //	POST /_fake/advance?d=90m                {"now":"..."}; needs Options.Clock
+//	POST /_fake/revoke-pause?d=1s            {"revoke_pause":"1s"}; sets Options.RevokePause (0 turns it off)
 //	GET  /_fake/stats                        Stats as JSON
 //	POST /_fake/reset-stats                  204
 func (s *Server) mountAdmin(mux *http.ServeMux) {
@@ -21,6 +22,7 @@ func (s *Server) mountAdmin(mux *http.ServeMux) {
 		w.WriteHeader(http.StatusNoContent)
 	})
 	mux.HandleFunc("POST "+AdminPrefix+"advance", s.adminAdvance)
+	mux.HandleFunc("POST "+AdminPrefix+"revoke-pause", s.adminRevokePause)
 	mux.HandleFunc("GET "+AdminPrefix+"stats", func(w http.ResponseWriter, _ *http.Request) {
 		writeAdminJSON(w, http.StatusOK, s.Stats())
 	})
@@ -59,6 +61,16 @@ func (s *Server) adminAdvance(w http.ResponseWriter, r *http.Request) {
 	}
 	s.opts.Clock.Advance(d)
 	writeAdminJSON(w, http.StatusOK, map[string]string{"now": s.now().UTC().Format(time.RFC3339Nano)})
+}
+
+func (s *Server) adminRevokePause(w http.ResponseWriter, r *http.Request) {
+	d, err := time.ParseDuration(r.URL.Query().Get("d"))
+	if err != nil || d < 0 {
+		writeAdminJSON(w, http.StatusBadRequest, map[string]string{"error": "d must be a Go duration of zero or more, such as 1s"})
+		return
+	}
+	s.SetRevokePause(d)
+	writeAdminJSON(w, http.StatusOK, map[string]string{"revoke_pause": d.String()})
 }
 
 func writeAdminJSON(w http.ResponseWriter, status int, v any) {

@@ -1,7 +1,9 @@
 package bipsynctest
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -187,6 +189,25 @@ func abortConnection(w http.ResponseWriter) {
 	}
 	// Without hijacking (HTTP/2), this panic makes net/http reset the stream without a response.
 	panic(http.ErrAbortHandler)
+}
+
+// withLatency delays every request by d before h sees it, and drops the request when the client gives up first.
+func withLatency(h http.Handler, d time.Duration) http.Handler {
+	if d <= 0 {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// net/http watches the connection for a client that leaves only once the request body has been read, so read
+		// it first (as far as the handlers would) and hand them a copy.
+		body, err := io.ReadAll(io.LimitReader(r.Body, phpPostMaxSize+1))
+		if err != nil {
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if sleepContext(r.Context(), d) {
+			h.ServeHTTP(w, r)
+		}
+	})
 }
 
 // sleepContext sleeps d and reports whether it slept the whole time.

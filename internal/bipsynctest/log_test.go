@@ -19,7 +19,7 @@ func TestServer_statsAndLog(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, bipsynctest.Options{})
 	at, _ := f.refresh("rt", "")           // an exchange
-	f.do(reqSpec{body: refreshForm("rt")}) // an error: reuse
+	f.do(reqSpec{body: refreshForm("rt")}) // an error: reuse, refused as revoked
 	// Two client_credentials grants, the secret once from HTTP Basic and once from the body.
 	f.do(reqSpec{body: "grant_type=client_credentials&client_id=cli-conf", basic: []string{"cli-conf", "sec-conf"}})
 	f.do(reqSpec{body: "grant_type=client_credentials&client_id=cli-conf&client_secret=sec-conf"})
@@ -29,7 +29,7 @@ func TestServer_statsAndLog(t *testing.T) {
 	f.me("garbage")                            // protected denied
 
 	want := bipsynctest.Stats{TokenRequests: 5, RefreshExchanges: 1, ClientCredentials: 2, Errors: 1,
-		FaultsInjected: 1, ProtectedOK: 1, ProtectedDenied: 1}
+		FaultsInjected: 1, ProtectedOK: 1, ProtectedDenied: 1, RefreshRevoked: 1}
 	if got := f.srv.Stats(); got != want {
 		t.Errorf("stats:\ngot  %+v\nwant %+v", got, want)
 	}

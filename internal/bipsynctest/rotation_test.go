@@ -181,8 +181,8 @@ func TestRefresh_concurrentExchangesOfOneToken(t *testing.T) {
 	if ok != 1 || revoked != n-1 {
 		t.Errorf("got %d successes and %d revoked; want 1 and %d", ok, revoked, n-1)
 	}
-	if s := f.srv.Stats(); s.RefreshExchanges != 1 || s.TokenRequests != n {
-		t.Errorf("stats: got %+v; want 1 exchange of %d requests", s, n)
+	if s := f.srv.Stats(); s.RefreshExchanges != 1 || s.TokenRequests != n || s.RefreshRevoked != n-1 || s.RefreshForked != 0 {
+		t.Errorf("stats: got %+v; want 1 exchange of %d requests, %d refused as revoked, none forked", s, n, n-1)
 	}
 }
 

@@ -62,8 +62,19 @@ type Options struct {
 	// RejectJSON makes JSON bodies arrive empty, as with plain PHP form parsing (league case 2: 400
 	// unsupported_grant_type). By default a JSON-decoding front end is modelled and JSON is accepted.
 	RejectJSON bool
-	// Admin mounts the demo-only endpoints under /_fake/ (seed, revoke-all, advance, stats, reset-stats).
+	// Admin mounts the demo-only endpoints under /_fake/ (seed, revoke-all, advance, stats, reset-stats,
+	// revoke-pause).
 	Admin bool
+	// RevokePause makes every refresh exchange wait this long (real time) between its checks and the revocation of
+	// the token it consumes, without holding the server's lock, as league/oauth2-server does (it checks, then revokes,
+	// with no lock): two simultaneous exchanges of one refresh token then both succeed, and the chain forks into two
+	// live heads with two live access tokens. Zero (the default) checks, revokes and issues in one step, so exactly
+	// one of them succeeds. SetRevokePause and POST /_fake/revoke-pause change it later.
+	RevokePause time.Duration
+	// Latency delays every request to the token and protected endpoints by this long (real time) before the server
+	// looks at it, as the round trip to a distant server would; a request whose client gives up meanwhile is dropped
+	// unprocessed.
+	Latency time.Duration
 }
 
 // Stats counts what the server did. The fields are plain counters; take a snapshot with Server.Stats.
@@ -75,6 +86,12 @@ type Stats struct {
 	FaultsInjected    int `json:"faults_injected"`    // faults consumed by token requests
 	ProtectedOK       int `json:"protected_ok"`       // 200s from the protected endpoint
 	ProtectedDenied   int `json:"protected_denied"`   // 401s from the protected endpoint
+	// RefreshRevoked counts refresh exchanges refused because the refresh token was revoked ("Token has been
+	// revoked"): a runner that lost a race for a chain's head, or a replay of a spent token.
+	RefreshRevoked int `json:"refresh_revoked"`
+	// RefreshForked counts successful refresh exchanges of a token that an earlier exchange had rotated already
+	// (possible only with a revoke pause): each one left one more live head of a chain.
+	RefreshForked int `json:"refresh_forked"`
 }
 
 // LoggedRequest is one request to the token or protected endpoint. Secret values appear only as short tags
@@ -119,6 +136,8 @@ type Server struct {
 	secrets  []string
 	tags     map[string]string
 	tagCount map[string]int
+	// revokePause is Options.RevokePause, changed by SetRevokePause.
+	revokePause time.Duration
 
 	httpServer *http.Server
 	url        string
@@ -135,6 +154,7 @@ func NewServer(opts Options) *Server {
 		tags:     make(map[string]string),
 		tagCount: make(map[string]int),
 	}
+	s.revokePause = opts.RevokePause
 	switch {
 	case opts.Now != nil:
 		s.now = opts.Now
@@ -158,8 +178,8 @@ func NewServer(opts Options) *Server {
 	s.opts.Scopes = append([]string(nil), s.opts.Scopes...)
 
 	mux := http.NewServeMux()
-	mux.HandleFunc(TokenPath, s.serveToken)
-	mux.HandleFunc(ProtectedPath, s.serveProtected)
+	mux.Handle(TokenPath, withLatency(http.HandlerFunc(s.serveToken), opts.Latency))
+	mux.Handle(ProtectedPath, withLatency(http.HandlerFunc(s.serveProtected), opts.Latency))
 	if opts.Admin {
 		s.mountAdmin(mux)
 	}
@@ -343,6 +363,13 @@ func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.stats
+}
+
+// SetRevokePause changes Options.RevokePause for the exchanges that reach their checks from now on.
+func (s *Server) SetRevokePause(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.revokePause = max(d, 0)
 }
 
 // ResetStats zeroes the counters.

@@ -7,12 +7,21 @@ import (
 	"time"
 )
 
-// tokenAnswer is the outcome of one token request: an OAuth error, or the tokens issued.
+// tokenAnswer is the outcome of one token request: an OAuth error, the tokens issued, or a refresh exchange that
+// passed its checks and has yet to revoke and issue (rotate).
 type tokenAnswer struct {
 	err          *oauthError
 	accessToken  string
 	refreshToken string // empty for client_credentials
 	expiresIn    int64
+	rotate       *rotation
+}
+
+// rotation is the second half of a refresh exchange, after every check passed: revoke the old pair, issue a new one.
+type rotation struct {
+	old      *refreshRecord
+	clientID string
+	scopes   []string
 }
 
 // serveToken is POST /v1/oauth/token. league has no method check: any other method arrives with an empty
@@ -43,10 +52,22 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	// One lock over check, revoke and issue: two simultaneous exchanges of one refresh token give exactly
-	// one success and one "Token has been revoked".
+	// By default one lock covers check, revoke and issue: two simultaneous exchanges of one refresh token give exactly
+	// one success and one "Token has been revoked". With a revoke pause the lock is let go between the checks and the
+	// revocation, as league (which has no lock there) does: an exchange of the same token that arrives meanwhile
+	// passes the checks too, and both succeed.
 	s.mu.Lock()
 	ans := s.grantLocked(p, r.Header, s.now())
+	if ans.rotate != nil {
+		if pause := s.revokePause; pause > 0 {
+			s.mu.Unlock()
+			// Real time, and not cut short when the client leaves: a server that has checked a token goes on to
+			// rotate it.
+			time.Sleep(pause)
+			s.mu.Lock()
+		}
+		ans = s.rotateLocked(ans.rotate, s.now())
+	}
 	dropAnswer := hasFault && fault.Kind == FaultDropAfterProcessing
 	withoutTokens := hasFault && fault.Kind == FaultMissingAccessToken200 && ans.err == nil
 	entry.Status = http.StatusOK
@@ -109,6 +130,7 @@ func (s *Server) refreshGrantLocked(p params, h http.Header, now time.Time) toke
 	case old.expireTime < now.Unix():
 		return tokenAnswer{err: errInvalidRefreshToken("Token has expired")}
 	case old.revoked:
+		s.stats.RefreshRevoked++
 		return tokenAnswer{err: errInvalidRefreshToken("Token has been revoked")}
 	}
 
@@ -126,12 +148,23 @@ func (s *Server) refreshGrantLocked(p params, h http.Header, now time.Time) toke
 		}
 	}
 
+	return tokenAnswer{rotate: &rotation{old: old, clientID: c.id, scopes: dedupe(scopes)}}
+}
+
+// rotateLocked revokes the old pair and issues a new one. An old token that another exchange rotated meanwhile (only
+// possible with a revoke pause) is rotated again: the chain forks into two live heads.
+func (s *Server) rotateLocked(x *rotation, now time.Time) tokenAnswer {
+	old := x.old
+	if old.rotations > 0 {
+		s.stats.RefreshForked++
+	}
+	old.rotations++
 	if a := s.access[old.accessToken]; a != nil {
 		a.revoked = true
 	}
 	old.revoked = true
 	// The new refresh token carries the requested scopes, so asking for a subset narrows the chain for good.
-	at, rt := s.issuePairLocked(c.id, old.userID, dedupe(scopes), old.chain, now)
+	at, rt := s.issuePairLocked(x.clientID, old.userID, x.scopes, old.chain, now)
 	s.stats.RefreshExchanges++
 	return tokenAnswer{accessToken: at, refreshToken: rt, expiresIn: s.expiresInLocked(at, now)}
 }

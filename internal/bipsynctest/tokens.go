@@ -22,6 +22,7 @@ type refreshRecord struct {
 	accessToken string // the access token issued together with this one; consuming this token revokes it
 	chain       int
 	revoked     bool
+	rotations   int // successful exchanges of this token: more than one only with a revoke pause (a fork)
 }
 
 // accessRecord is one issued access token. chain is 0 for client_credentials tokens.

@@ -51,6 +51,13 @@ const (
 	// maxAdoptions bounds how many times one request moves on to a record another runner saved: each one means
 	// another runner rotated the chain meanwhile, and a request that keeps losing should say so rather than spin.
 	maxAdoptions = 4
+	// maxChurn bounds how many times one request re-reads a record that other runners changed without rotating the
+	// chain (leases recorded and released by their hand-outs: two writes per provider process of a store with a
+	// conditional save). Far more than a run of many runners causes; only a store that keeps changing reaches it.
+	maxChurn = 64
+	// maxHeadSaves bounds how many times the save of an exchanged head is repeated over records of the head it
+	// consumed (or older ones) that other runners keep writing.
+	maxHeadSaves = 8
 	// leaseGranularity is how much a hand-out's promise may outgrow the process's recorded lease before the record is
 	// written again: one write a minute at most per chain and process, not one per open.
 	leaseGranularity = time.Minute
@@ -356,7 +363,8 @@ type run struct {
 	c         *chainState
 	req       Request
 	started   time.Time
-	adoptions int
+	adoptions int // moves to another runner's rotation of the chain
+	churn     int // re-reads of a record that others changed without rotating it
 	// revisions the store held during this request, for telling whether another runner used the chain.
 	seen []tokenstore.Revision
 }
@@ -489,7 +497,7 @@ func (s *Source) serve(ctx context.Context, r *run, rec *tokenstore.Record) (*Re
 		if !forced && s.reusable(rec, r.req) {
 			next, err := s.handOut(ctx, r, rec)
 			if errors.Is(err, errMovedOn) {
-				if rec, err = s.adopt(ctx, r); err != nil {
+				if rec, err = s.adopt(ctx, r, rec); err != nil {
 					return nil, err
 				}
 				continue
@@ -532,17 +540,23 @@ func (s *Source) serve(ctx context.Context, r *run, rec *tokenstore.Record) (*Re
 		s.recordAsk(next, r.req.Scopes)
 		// The exchange revoked the token every other lease was about: they are broken (and named above) and gone.
 		next.Leases = []tokenstore.Lease{s.lease(r.req.MinValidity)}
-		serr := s.saveExchanged(ctx, r, next, rec.Revision().Ptr())
+		replaced, serr := s.saveExchanged(ctx, r, rec, next)
 		if errors.Is(serr, errMovedOn) {
 			// Another runner saved first; this exchange forked the chain, and its head is abandoned (it stays valid
 			// at Bipsync until it expires, and nothing will use it). The winner's record is the chain.
-			if rec, serr = s.adopt(ctx, r); serr != nil {
+			if rec, serr = s.adopt(ctx, r, rec); serr != nil {
 				return nil, serr
 			}
 			continue
 		}
 		if serr != nil {
 			return nil, serr
+		}
+		if replaced != nil && len(warnings) == 0 {
+			// The record replaced carried promises that the one this exchange started from did not.
+			if w, ok := s.promiseBroken(r, replaced); ok {
+				warnings = append(warnings, w)
+			}
 		}
 		if xerr != nil {
 			// Rotated, but no usable access token came with the new head: the head is kept, nothing is handed out.
@@ -562,13 +576,8 @@ func (s *Source) serve(ctx context.Context, r *run, rec *tokenstore.Record) (*Re
 // errMovedOn says that the store holds another record than the one a request was working from.
 var errMovedOn = errors.New("the token store moved on")
 
-// adopt reloads the record another runner saved and makes it the request's record.
-func (s *Source) adopt(ctx context.Context, r *run) (*tokenstore.Record, error) {
-	r.adoptions++
-	if r.adoptions > maxAdoptions {
-		return nil, &StoreError{Store: s.store.Describe(), Op: "keep up with", Err: fmt.Errorf(
-			"other runners rotated this chain %d times while this request waited; nothing more was exchanged: run again", maxAdoptions)}
-	}
+// adopt reloads the record another runner saved in place of prev and makes it the request's record.
+func (s *Source) adopt(ctx context.Context, r *run, prev *tokenstore.Record) (*tokenstore.Record, error) {
 	rec, err := s.load(ctx, r.key, r.seed)
 	if err != nil {
 		return nil, err
@@ -576,8 +585,28 @@ func (s *Source) adopt(ctx context.Context, r *run) (*tokenstore.Record, error) 
 	if rec == nil {
 		return nil, &StoreError{Store: s.store.Describe(), Op: "load", Err: errors.New("the chain's record disappeared from the store")}
 	}
+	if err := s.moved(r, prev, rec); err != nil {
+		return nil, err
+	}
 	r.observe(rec)
 	return rec, nil
+}
+
+// moved counts a move from prev to rec, another runner's record, against its bound: a rotation (another head) against
+// maxAdoptions, another change of the record (a lease recorded or released) against maxChurn.
+func (s *Source) moved(r *run, prev, rec *tokenstore.Record) error {
+	if rec.RefreshToken == prev.RefreshToken {
+		if r.churn++; r.churn > maxChurn {
+			return &StoreError{Store: s.store.Describe(), Op: "keep up with", Err: fmt.Errorf(
+				"other runners changed this chain's record %d times while this request waited; nothing was exchanged: run again", maxChurn)}
+		}
+		return nil
+	}
+	if r.adoptions++; r.adoptions > maxAdoptions {
+		return &StoreError{Store: s.store.Describe(), Op: "keep up with", Err: fmt.Errorf(
+			"other runners rotated this chain %d times while this request waited; nothing more was exchanged: run again", maxAdoptions)}
+	}
+	return nil
 }
 
 // refusedAsSpent tells whether Bipsync refused the head as revoked or expired. A refused exchange consumed nothing; if
@@ -601,7 +630,9 @@ func (s *Source) waitFor() time.Duration {
 	return s.adoptWait
 }
 
-// awaitNewer re-reads the store until it holds another record than rec, or the wait is over (nil, nil).
+// awaitNewer re-reads the store until it holds a record with another head than rec's, which Bipsync refused as spent,
+// or the wait is over (nil, nil). A record of the same head (another runner's lease on it) holds nothing to adopt: its
+// access token was revoked with the head.
 func (s *Source) awaitNewer(ctx context.Context, r *run, rec *tokenstore.Record) (*tokenstore.Record, error) {
 	deadline := s.now().Add(s.waitFor())
 	delay := adoptPollFirst
@@ -610,12 +641,12 @@ func (s *Source) awaitNewer(ctx context.Context, r *run, rec *tokenstore.Record)
 		if err != nil {
 			return nil, err
 		}
-		if cur != nil && !cur.Revision().Matches(rec.Revision()) {
-			r.adoptions++
+		if cur != nil {
 			r.observe(cur)
-			if r.adoptions > maxAdoptions {
-				return nil, &StoreError{Store: s.store.Describe(), Op: "keep up with", Err: fmt.Errorf(
-					"other runners rotated this chain %d times while this request waited; nothing more was exchanged: run again", maxAdoptions)}
+		}
+		if cur != nil && cur.RefreshToken != rec.RefreshToken {
+			if err := s.moved(r, rec, cur); err != nil {
+				return nil, err
 			}
 			return cur, nil
 		}
@@ -629,26 +660,51 @@ func (s *Source) awaitNewer(ctx context.Context, r *run, rec *tokenstore.Record)
 	}
 }
 
-// saveExchanged saves an exchanged record with the save's own budget. It returns errMovedOn when another runner's
-// record is in the store; a failure keeps the record in memory and in a rescue file, to be saved before the next use.
-func (s *Source) saveExchanged(ctx context.Context, r *run, next *tokenstore.Record, replaces *tokenstore.Revision) error {
-	err := s.saveRecord(ctx, r.key, r.seed, next, replaces)
-	if err == nil {
-		return nil
-	}
-	if errors.Is(err, tokenstore.ErrConflict) {
-		// Believe a conflict only when the store shows another record: a helper that reports one wrongly must not
-		// make this process drop the only live head.
-		cur, lerr := s.load(ctx, r.key, r.seed)
-		if lerr == nil && cur != nil && (replaces == nil || !cur.Revision().Matches(*replaces)) {
-			return errMovedOn
+// saveExchanged saves next, the record of prev's exchange, with the save's own budget. It returns errMovedOn when the
+// store holds another exchange's result (another runner rotated prev's head, or a later one, and saved first).
+//
+// A store that holds a record of the head this exchange consumed, written by another runner meanwhile (a lease of a
+// hand-out, a first record of the chain that raced this one's), or an older record (a get/put helper elsewhere put a
+// stale one), holds a spent head: next is the chain's only live head, and replaces that record. It returns the record
+// replaced so, if any, for the promises it carried.
+//
+// A failure keeps the record in memory and in a rescue file, to be saved before the next use.
+func (s *Source) saveExchanged(ctx context.Context, r *run, prev, next *tokenstore.Record) (*tokenstore.Record, error) {
+	replaces := prev.Revision().Ptr()
+	var replaced *tokenstore.Record
+	for attempt := 1; ; attempt++ {
+		err := s.saveRecord(ctx, r.key, r.seed, next, replaces)
+		if err == nil {
+			return replaced, nil
 		}
-		err = fmt.Errorf("%w, but it still holds the record this save replaces: the store reports conflicts wrongly", err)
+		if errors.Is(err, tokenstore.ErrConflict) {
+			cur, lerr := s.load(ctx, r.key, r.seed)
+			switch {
+			case lerr != nil:
+				err = fmt.Errorf("%w; reading the record it holds failed too: %w", err, lerr)
+			case cur != nil && replaces != nil && cur.Revision().Matches(*replaces):
+				// A helper that reports a conflict wrongly must not make this process drop the only live head.
+				err = fmt.Errorf("%w, but it still holds the record this save replaces: the store reports conflicts wrongly", err)
+			case cur != nil && cur.Generation > prev.Generation:
+				r.observe(cur)
+				return nil, errMovedOn
+			case attempt < maxHeadSaves:
+				if cur != nil {
+					r.observe(cur)
+					replaced, replaces = cur, cur.Revision().Ptr()
+				} else {
+					replaced, replaces = nil, nil
+				}
+				continue
+			default:
+				err = fmt.Errorf("%w; other runners kept writing records of the head this exchange consumed", err)
+			}
+		}
+		r.c.pending, r.c.pendingReplaces = next, replaces
+		path, rerr := s.writeRescue(r.key, r.seed, next, replaces)
+		r.c.rescued = path
+		return nil, &SaveError{Store: s.store.Describe(), Err: err, Rescue: path, RescueErr: rerr}
 	}
-	r.c.pending, r.c.pendingReplaces = next, replaces
-	path, rerr := s.writeRescue(r.key, r.seed, next, replaces)
-	r.c.rescued = path
-	return &SaveError{Store: s.store.Describe(), Err: err, Rescue: path, RescueErr: rerr}
 }
 
 func (s *Source) writeRescue(key tokenstore.Key, seed string, rec *tokenstore.Record, replaces *tokenstore.Revision) (string, error) {

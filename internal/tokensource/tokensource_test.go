@@ -82,6 +82,7 @@ type memStore struct {
 	// localLock makes Lock exclude nothing: the store's lock does not reach the other simulated machines.
 	localLock bool
 	conflicts int
+	loads     atomic.Int64
 }
 
 func newMemStore() *memStore {
@@ -109,6 +110,7 @@ func (m *memStore) Lock(ctx context.Context, key tokenstore.Key) (func() error, 
 }
 
 func (m *memStore) Load(_ context.Context, key tokenstore.Key, _ string) (*tokenstore.Record, error) {
+	m.loads.Add(1)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.loadErr != nil {
