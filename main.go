@@ -13,6 +13,7 @@ import (
 
 	"github.com/bipsync/terraform-provider-bipsync/internal/pluginlog"
 	"github.com/bipsync/terraform-provider-bipsync/internal/provider"
+	"github.com/bipsync/terraform-provider-bipsync/internal/provideraddr"
 )
 
 // version is set at release time through -ldflags by .goreleaser.yml, so
@@ -26,9 +27,7 @@ func main() {
 	pluginlog.QuietUnlessAsked()
 
 	err := providerserver.Serve(context.Background(), provider.New(version), providerserver.ServeOpts{
-		// The registry address users write in required_providers. OpenTofu
-		// maps registry.terraform.io sources to its own registry.
-		Address: "registry.terraform.io/bipsync/bipsync",
+		Address: provideraddr.Address,
 		Debug:   debug,
 	})
 	if err != nil {

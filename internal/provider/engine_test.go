@@ -6,13 +6,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,56 +22,26 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 
 	"github.com/bipsync/terraform-provider-bipsync/internal/acctest"
+	"github.com/bipsync/terraform-provider-bipsync/internal/provideraddr"
+	"github.com/bipsync/terraform-provider-bipsync/internal/tfcli"
 )
 
 // Some behaviour cannot be reached through terraform-plugin-testing: a plan saved in one run and applied in another
 // (with the clock moved in between), the CLI's warnings, or the raw state file. These helpers drive the engine
 // directly, with the provider served in this process so that it shares the fixture's fake clock and server.
 
-// testEngine is the CLI binary the acceptance tests run (TF_ACC_TERRAFORM_PATH, which TestMain sets).
-type testEngine struct {
-	path     string
-	openTofu bool
-	version  string // first line of `version`
-}
-
-var (
-	engineOnce sync.Once
-	engineInfo testEngine
-	engineErr  error
-)
-
-// currentEngine returns the engine of this test run, skipping the test when there is none.
-func currentEngine(t *testing.T) testEngine {
+// currentEngine returns the engine of this test run (TF_ACC_TERRAFORM_PATH, which TestMain sets), skipping the test
+// when there is none.
+func currentEngine(t *testing.T) tfcli.Engine {
 	t.Helper()
 	accPreCheck(t)
-	engineOnce.Do(func() {
-		p := os.Getenv("TF_ACC_TERRAFORM_PATH")
-		if p == "" {
-			engineErr = fmt.Errorf("TF_ACC_TERRAFORM_PATH is not set")
-			return
-		}
-		out, err := exec.Command(p, "version").Output()
-		if err != nil {
-			engineErr = fmt.Errorf("%s version: %w", p, err)
-			return
-		}
-		first, _, _ := strings.Cut(string(out), "\n")
-		engineInfo = testEngine{path: p, openTofu: strings.Contains(string(out), "OpenTofu"), version: first}
-	})
-	if engineErr != nil {
-		t.Fatal(engineErr)
-	}
-	return engineInfo
+	return accEngine
 }
 
-// providerAddress is where the engine looks for the provider of a configuration without required_providers: each
+// testProviderAddress is where the engine looks for the provider of a configuration without required_providers: each
 // engine resolves the implied hashicorp namespace on its own registry host.
-func (e testEngine) providerAddress() string {
-	if e.openTofu {
-		return "registry.opentofu.org/hashicorp/bipsync"
-	}
-	return "registry.terraform.io/hashicorp/bipsync"
+func testProviderAddress(e tfcli.Engine) string {
+	return e.RegistryHost() + "/hashicorp/" + provideraddr.Name
 }
 
 // serveProvider serves one provider server in this process in go-plugin's test mode and returns the value of
@@ -129,17 +97,17 @@ func serveProvider(t *testing.T, address string, server func() tfprotov6.Provide
 	}
 }
 
-// runEngine runs the engine in dir with env added to this process's environment (which TestMain gave a CLI
-// configuration of its own) and returns what it printed. A command that exits non-zero returns an *exec.ExitError.
+// runEngine runs the engine in dir with env added to the environment every engine run gets (tfcli.EngineEnv: this
+// process's, less the user's own TF_* and BIPSYNC_* settings, with TestMain's empty CLI configuration) and returns
+// what it printed. A command that exits non-zero returns an *exec.ExitError.
 func runEngine(t *testing.T, dir string, env []string, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
 	e := currentEngine(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, e.path, args...)
+	cmd := exec.CommandContext(ctx, e.Path, args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "TF_IN_AUTOMATION=1", "CHECKPOINT_DISABLE=1")
-	cmd.Env = append(cmd.Env, env...)
+	cmd.Env = tfcli.EngineEnv(os.Environ(), cliConfig, env...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	cmd.WaitDelay = 10 * time.Second
@@ -153,7 +121,7 @@ type engineWorkspace struct {
 	t        *testing.T
 	dir      string
 	env      []string
-	engine   testEngine
+	engine   tfcli.Engine
 	provider func() tfprotov6.ProviderServer
 }
 
@@ -184,7 +152,7 @@ func (w *engineWorkspace) run(args ...string) (stdout, stderr string, err error)
 	if len(args) > 0 {
 		args = append([]string{args[0], "-no-color"}, args[1:]...)
 	}
-	reattach, stop := serveProvider(w.t, w.engine.providerAddress(), w.provider)
+	reattach, stop := serveProvider(w.t, testProviderAddress(w.engine), w.provider)
 	defer stop()
 	env := append(append([]string{}, w.env...), "TF_REATTACH_PROVIDERS="+reattach)
 	return runEngine(w.t, w.dir, env, args...)
@@ -195,7 +163,7 @@ func (w *engineWorkspace) mustRun(args ...string) string {
 	w.t.Helper()
 	stdout, stderr, err := w.run(args...)
 	if err != nil {
-		w.t.Fatalf("%s %s: %v\nstdout:\n%s\nstderr:\n%s", w.engine.path, strings.Join(args, " "), err, stdout, stderr)
+		w.t.Fatalf("%s %s: %v\nstdout:\n%s\nstderr:\n%s", w.engine.Path, strings.Join(args, " "), err, stdout, stderr)
 	}
 	return stdout
 }

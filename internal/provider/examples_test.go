@@ -3,15 +3,15 @@ package provider
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"io/fs"
-	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
+
+	"github.com/bipsync/terraform-provider-bipsync/internal/provideraddr"
+	"github.com/bipsync/terraform-provider-bipsync/internal/tfcli"
 )
 
 // exampleDirs are the example directories the docs are generated from. examples/demo belongs to `make demo`,
@@ -51,19 +51,20 @@ func TestExamples_validate(t *testing.T) {
 	root := exampleRepoRoot(t)
 
 	bin := t.TempDir()
-	goBuildExample(t, root, filepath.Join(bin, "terraform-provider-bipsync"), ".")
+	goBuildExample(t, root, filepath.Join(bin, tfcli.ProviderBinary()), ".")
 	stub := filepath.Join(t.TempDir(), "stubprovider")
 	goBuildExample(t, root, stub, "./internal/provider/testdata/stubprovider")
-	overrides := []string{fmt.Sprintf("    %q = %q", "bipsync/bipsync", bin)}
-	for _, name := range slices.Sorted(maps.Keys(stubProviders)) {
+	stubs := map[string]string{}
+	for name, source := range stubProviders {
 		if err := os.Link(stub, filepath.Join(bin, "terraform-provider-"+name)); err != nil {
 			t.Fatal(err)
 		}
-		overrides = append(overrides, fmt.Sprintf("    %q = %q", stubProviders[name], bin))
+		stubs[source] = bin
 	}
-	cliConfig := filepath.Join(t.TempDir(), "cli.tfrc")
-	writeExampleFile(t, cliConfig, "provider_installation {\n  dev_overrides {\n"+strings.Join(overrides, "\n")+
-		"\n  }\n  direct {}\n}\n")
+	overrides := filepath.Join(t.TempDir(), "cli.tfrc")
+	if err := tfcli.WriteDevOverrides(overrides, bin, stubs); err != nil {
+		t.Fatal(err)
+	}
 
 	files := exampleFiles(t, root)
 	if len(files) < 10 {
@@ -72,7 +73,7 @@ func TestExamples_validate(t *testing.T) {
 	for _, rel := range files {
 		t.Run(filepath.ToSlash(rel), func(t *testing.T) {
 			t.Parallel()
-			if filepath.Ext(rel) == ".tofu" && !engine.openTofu {
+			if filepath.Ext(rel) == ".tofu" && !engine.OpenTofu {
 				t.Skip(".tofu files hold OpenTofu-only syntax; this engine ignores them")
 			}
 			src, err := os.ReadFile(filepath.Join(root, "examples", rel))
@@ -83,9 +84,9 @@ func TestExamples_validate(t *testing.T) {
 			writeExampleFile(t, filepath.Join(dir, filepath.Base(rel)), string(src))
 			if !bytes.Contains(src, []byte("required_providers")) {
 				writeExampleFile(t, filepath.Join(dir, "required_providers.tf"),
-					"terraform {\n  required_providers {\n    bipsync = {\n      source = \"bipsync/bipsync\"\n    }\n  }\n}\n")
+					"terraform {\n  required_providers {\n    bipsync = {\n      source = \""+provideraddr.Source+"\"\n    }\n  }\n}\n")
 			}
-			validateExample(t, engine.path, cliConfig, dir)
+			validateExample(t, engine.Path, overrides, dir)
 		})
 	}
 }
@@ -96,8 +97,8 @@ func TestExamples_format(t *testing.T) {
 	engine := currentEngine(t)
 	root := exampleRepoRoot(t)
 	for _, d := range exampleDirs {
-		cmd := exec.Command(engine.path, "fmt", "-check", "-diff", "-recursive", filepath.Join(root, "examples", d))
-		cmd.Env = append(os.Environ(), "CHECKPOINT_DISABLE=1")
+		cmd := exec.Command(engine.Path, "fmt", "-check", "-diff", "-recursive", filepath.Join(root, "examples", d))
+		cmd.Env = tfcli.EngineEnv(os.Environ(), cliConfig)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Errorf("examples/%s is not formatted (run make fmt): %v\n%s", d, err, out)
 		}
@@ -133,11 +134,11 @@ func exampleFiles(t *testing.T, root string) []string {
 }
 
 // validateExample runs `validate -json` in dir and fails on any diagnostic but the dev_overrides warning.
-func validateExample(t *testing.T, engine, cliConfig, dir string) {
+func validateExample(t *testing.T, engine, overrides, dir string) {
 	t.Helper()
 	cmd := exec.Command(engine, "validate", "-json", "-no-color")
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "TF_CLI_CONFIG_FILE="+cliConfig, "CHECKPOINT_DISABLE=1", "TF_IN_AUTOMATION=1")
+	cmd.Env = tfcli.EngineEnv(os.Environ(), overrides)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, runErr := cmd.Output()

@@ -1,12 +1,13 @@
 package provider
 
 import (
+	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
+
+	"github.com/bipsync/terraform-provider-bipsync/internal/tfcli"
 )
 
 // How the provider's tests are laid out:
@@ -33,8 +34,15 @@ const (
 // userEnv keeps the BIPSYNC_* variables TestMain cleared, for the tests against a real tenant.
 var userEnv = map[string]string{}
 
-// engineSkipReason is set by TestMain when no engine is available for acceptance tests.
-var engineSkipReason string
+var (
+	// accEngine is the engine the acceptance tests run, identified by TestMain.
+	accEngine tfcli.Engine
+	// engineSkipReason is set by TestMain when no engine is configured, engineErr when the one configured fails.
+	engineSkipReason string
+	engineErr        error
+	// cliConfig is the empty CLI configuration TestMain gives every engine run.
+	cliConfig string
+)
 
 // TestMain gives the acceptance tests an engine and a CLI configuration of their own. The environment may point
 // TF_CLI_CONFIG_FILE at a file that does not exist, which makes the CLI print a warning that breaks the testing
@@ -48,14 +56,13 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	cliConfig := filepath.Join(dir, "cli.tfrc")
-	if err := os.WriteFile(cliConfig, nil, 0o600); err != nil {
+	if cliConfig, err = tfcli.EmptyCLIConfig(dir); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
 	os.Setenv("TF_CLI_CONFIG_FILE", cliConfig)
 	os.Setenv("CHECKPOINT_DISABLE", "1")
-	configureEngine()                                        // before XDG_CACHE_HOME moves: the engine cache is the user's
+	configureEngine(dir)                                     // before XDG_CACHE_HOME moves: the engine cache is the user's
 	os.Setenv("XDG_CACHE_HOME", filepath.Join(dir, "cache")) // the file store's default directory lives here in tests
 	for _, v := range []string{envClient, envBaseURL, envClientID, envClientSecret, envRequestTimeout, envRequestEncoding,
 		envRefreshTokenLifetime, envTokenStore, envTokenStorePath, envTokenStoreCommand, envRefreshToken, "CI"} {
@@ -70,32 +77,31 @@ func TestMain(m *testing.M) {
 }
 
 // configureEngine picks the engine for acceptance tests: TF_ACC_TERRAFORM_PATH, else the OpenTofu that `make test`
-// caches. With OpenTofu the testing framework needs the provider namespace and host OpenTofu resolves.
-func configureEngine() {
-	engine := os.Getenv("TF_ACC_TERRAFORM_PATH")
-	if engine == "" {
-		cache := os.Getenv("BIPSYNC_CACHE_DIR")
-		if cache == "" {
-			if d, err := os.UserCacheDir(); err == nil {
-				cache = filepath.Join(d, "terraform-provider-bipsync")
-			}
-		}
-		if p := filepath.Join(cache, "tofu-1.12.6", "tofu"); cache != "" && isExecutable(p) {
-			engine = p
-			os.Setenv("TF_ACC_TERRAFORM_PATH", p)
+// caches (never built here: that takes minutes). With OpenTofu the testing framework needs the provider namespace and
+// the host OpenTofu resolves.
+func configureEngine(dir string) {
+	bin := os.Getenv("TF_ACC_TERRAFORM_PATH")
+	if bin == "" {
+		if tofu, ok := tfcli.CachedTofu(tfcli.Config{}); ok {
+			bin = tofu
+			os.Setenv("TF_ACC_TERRAFORM_PATH", bin)
 		}
 	}
-	if engine == "" {
+	if bin == "" {
 		engineSkipReason = "no engine: set TF_ACC_TERRAFORM_PATH, or run `make test`, which builds OpenTofu"
 		fmt.Println("SKIP provider acceptance tests: " + engineSkipReason)
 		return
 	}
-	out, _ := exec.Command(engine, "version").Output()
-	if strings.Contains(string(out), "OpenTofu") {
-		setDefaultEnv("TF_ACC_PROVIDER_NAMESPACE", "hashicorp")
-		setDefaultEnv("TF_ACC_PROVIDER_HOST", "registry.opentofu.org")
+	accEngine, engineErr = tfcli.Identify(context.Background(), tfcli.Config{CacheDir: dir}, bin)
+	if engineErr != nil {
+		fmt.Println("provider acceptance tests fail: the engine does not run: " + engineErr.Error())
+		return
 	}
-	fmt.Printf("provider acceptance tests run with %s", out)
+	if accEngine.OpenTofu {
+		setDefaultEnv("TF_ACC_PROVIDER_NAMESPACE", "hashicorp")
+		setDefaultEnv("TF_ACC_PROVIDER_HOST", accEngine.RegistryHost())
+	}
+	fmt.Printf("provider acceptance tests run with %s\n", accEngine)
 }
 
 func setDefaultEnv(k, v string) {
@@ -104,15 +110,14 @@ func setDefaultEnv(k, v string) {
 	}
 }
 
-func isExecutable(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0
-}
-
-// accPreCheck skips an acceptance test when no engine is configured, saying why.
+// accPreCheck skips an acceptance test when no engine is configured, saying why, and fails it when the engine does
+// not run.
 func accPreCheck(t *testing.T) {
 	t.Helper()
 	if engineSkipReason != "" {
 		t.Skip(engineSkipReason)
+	}
+	if engineErr != nil {
+		t.Fatalf("the engine does not run: %v", engineErr)
 	}
 }

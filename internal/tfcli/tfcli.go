@@ -1,6 +1,9 @@
 // Package tfcli finds the Terraform and OpenTofu command-line programs that
-// the build harness drives: acceptance tests, schema export for the docs and
-// formatting checks of the examples.
+// the project drives (acceptance tests, the demo, the benchmarks, schema export
+// for the docs and formatting checks of the examples), tells which engine a
+// binary is, and writes what every one of those runs needs: the environment,
+// an empty CLI configuration, and a dev_overrides CLI configuration that
+// serves a local build of the provider. It is the one copy of these rules.
 //
 // OpenTofu is the engine the project is tested against. Its module cannot be
 // installed with `go install` (its go.mod carries a replace directive), so it
@@ -16,13 +19,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/bipsync/terraform-provider-bipsync/internal/provideraddr"
 )
 
 const (
@@ -116,6 +123,17 @@ func TofuPath(cacheDir string) string {
 	return filepath.Join(cacheDir, "tofu-"+TofuVersion, exeName("tofu"))
 }
 
+// CachedTofu returns the cached OpenTofu build, if there is one, without
+// building it: for callers that would rather skip than wait minutes.
+func CachedTofu(cfg Config) (string, bool) {
+	dir, err := cfg.cacheDir()
+	if err != nil {
+		return "", false
+	}
+	bin := TofuPath(dir)
+	return bin, executable(bin) == nil
+}
+
 // EmptyCLIConfig writes an empty CLI configuration file under dir and returns
 // its path. Engines are always run with TF_CLI_CONFIG_FILE pointing at it: a
 // variable naming a missing file makes them print a warning on stdout, which
@@ -135,20 +153,63 @@ func EmptyCLIConfig(dir string) (string, error) {
 	return p, nil
 }
 
-// EngineEnv returns env with the variables every engine run needs: a CLI
-// configuration that exists and is empty, and no calls to HashiCorp's
-// checkpoint service.
-func EngineEnv(env []string, cliConfig string) []string {
-	out := make([]string, 0, len(env)+3)
+// EngineEnv returns env fit for an engine run the project drives, with extra
+// appended last. It drops what would change what a run does: the user's TF_*
+// settings (logging, extra CLI arguments, input variables, another CLI
+// configuration), the provider's BIPSYNC_* settings, and CI (on which the
+// provider warns about file token stores). It adds the CLI configuration
+// cliConfig, no calls to HashiCorp's checkpoint service, and no prompts.
+func EngineEnv(env []string, cliConfig string, extra ...string) []string {
+	out := make([]string, 0, len(env)+4+len(extra))
 	for _, kv := range env {
 		k, _, _ := strings.Cut(kv, "=")
-		switch k {
-		case "TF_CLI_CONFIG_FILE", "CHECKPOINT_DISABLE", "TF_IN_AUTOMATION":
+		switch {
+		case strings.HasPrefix(k, "TF_"), strings.HasPrefix(k, "BIPSYNC_"), k == "CI", k == "CHECKPOINT_DISABLE":
 			continue
 		}
 		out = append(out, kv)
 	}
-	return append(out, "TF_CLI_CONFIG_FILE="+cliConfig, "CHECKPOINT_DISABLE=1", "TF_IN_AUTOMATION=1")
+	out = append(out, "TF_CLI_CONFIG_FILE="+cliConfig, "CHECKPOINT_DISABLE=1", "TF_IN_AUTOMATION=1", "TF_INPUT=0")
+	return append(out, extra...)
+}
+
+// ProviderBinary is the file name of the provider's binary that engines look
+// for in a plugin or dev_overrides directory.
+func ProviderBinary() string {
+	return exeName(provideraddr.Binary)
+}
+
+// DevOverrides returns a CLI configuration that serves each provider source
+// in overrides (source address → directory holding its binary) from that
+// directory, and installs any other provider from its registry. The engine
+// then needs no init for those providers, and says at every command that an
+// override is in effect.
+func DevOverrides(overrides map[string]string) string {
+	var b strings.Builder
+	b.WriteString("provider_installation {\n  dev_overrides {\n")
+	for _, source := range slices.Sorted(maps.Keys(overrides)) {
+		fmt.Fprintf(&b, "    %s = %s\n", quote(source), quote(overrides[source]))
+	}
+	b.WriteString("  }\n  direct {}\n}\n")
+	return b.String()
+}
+
+// WriteDevOverrides writes a CLI configuration that serves the provider
+// (provideraddr.Source) from the build in dir, plus any other overrides.
+func WriteDevOverrides(path, dir string, others map[string]string) error {
+	overrides := map[string]string{provideraddr.Source: dir}
+	maps.Copy(overrides, others)
+	if err := os.WriteFile(path, []byte(DevOverrides(overrides)), 0o600); err != nil {
+		return fmt.Errorf("write the CLI configuration: %w", err)
+	}
+	return nil
+}
+
+// quote writes s as a string of the CLI configuration's HCL: JSON's escapes
+// are HCL's.
+func quote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
 }
 
 // Tofu returns the absolute path of a usable OpenTofu: $BIPSYNC_TOFU if set,
@@ -171,12 +232,15 @@ func Tofu(ctx context.Context, cfg Config) (string, error) {
 		}
 		// An explicit choice is honoured even when it is another release;
 		// the warning keeps a surprising test result explainable.
-		v, err := tofuVersion(ctx, cfg, bin, cliConfig)
+		e, err := identify(ctx, cfg, bin, cliConfig)
+		if err == nil && !e.OpenTofu {
+			err = errors.New("not OpenTofu: " + e.String())
+		}
 		if err != nil {
 			return "", fmt.Errorf("%s=%s: %w", TofuEnv, p, err)
 		}
-		if v != TofuVersion {
-			fmt.Fprintf(cfg.log(), "warning: %s is OpenTofu %s; the project is tested with %s\n", bin, v, TofuVersion)
+		if e.Version != TofuVersion {
+			fmt.Fprintf(cfg.log(), "warning: %s is OpenTofu %s; the project is tested with %s\n", bin, e.Version, TofuVersion)
 		}
 		return bin, nil
 	}
@@ -242,29 +306,90 @@ func isTofu(ctx context.Context, cfg Config, bin, cliConfig string) (bool, error
 	if _, err := os.Stat(bin); err != nil {
 		return false, err
 	}
-	v, err := tofuVersion(ctx, cfg, bin, cliConfig)
+	e, err := identify(ctx, cfg, bin, cliConfig)
 	if err != nil {
 		return false, err
 	}
-	if v != TofuVersion {
-		return false, fmt.Errorf("%s is OpenTofu %s, not %s", bin, v, TofuVersion)
+	if !e.OpenTofu || e.Version != TofuVersion {
+		return false, fmt.Errorf("%s is %s, not OpenTofu v%s", bin, e, TofuVersion)
 	}
 	return true, nil
 }
 
-// tofuVersion runs `tofu version` and returns the version from its first
-// line, "OpenTofu v1.12.6". A development build says "1.12.6-dev".
-func tofuVersion(ctx context.Context, cfg Config, bin, cliConfig string) (string, error) {
+// Engine is an engine binary and what it says it is.
+type Engine struct {
+	Path string
+	// OpenTofu tells OpenTofu from Terraform.
+	OpenTofu bool
+	// Version is the version without the "v", such as "1.12.6". A
+	// development build says so: "1.12.6-dev".
+	Version string
+}
+
+// Name is "OpenTofu" or "Terraform".
+func (e Engine) Name() string {
+	if e.OpenTofu {
+		return "OpenTofu"
+	}
+	return "Terraform"
+}
+
+// String is what the engine's `version` prints first: "OpenTofu v1.12.6".
+func (e Engine) String() string {
+	return e.Name() + " v" + e.Version
+}
+
+// RegistryHost is the registry on which the engine resolves a source address
+// without a host, such as "hashicorp/bipsync".
+func (e Engine) RegistryHost() string {
+	if e.OpenTofu {
+		return "registry.opentofu.org"
+	}
+	return "registry.terraform.io"
+}
+
+// Identify runs `bin version` and tells which engine bin is.
+func Identify(ctx context.Context, cfg Config, bin string) (Engine, error) {
+	dir, err := cfg.cacheDir()
+	if err != nil {
+		return Engine{}, err
+	}
+	cliConfig, err := EmptyCLIConfig(dir)
+	if err != nil {
+		return Engine{}, err
+	}
+	return identify(ctx, cfg, bin, cliConfig)
+}
+
+func identify(ctx context.Context, cfg Config, bin, cliConfig string) (Engine, error) {
 	out, err := run(ctx, cfg, cliConfig, bin, "version")
 	if err != nil {
-		return "", err
+		return Engine{}, err
 	}
-	first, _, _ := strings.Cut(string(out), "\n")
-	v, ok := strings.CutPrefix(strings.TrimSpace(first), "OpenTofu v")
-	if !ok {
-		return "", fmt.Errorf("%s version: output does not start with %q: %q", bin, "OpenTofu v", first)
+	e, err := parseVersion(out)
+	if err != nil {
+		return Engine{}, fmt.Errorf("%s version: %w", bin, err)
 	}
-	return v, nil
+	e.Path = bin
+	return e, nil
+}
+
+// parseVersion reads the output of `version`, whose first line is "OpenTofu
+// v1.12.6" or "Terraform v1.11.4" (after a warning, if the engine has one to
+// give first). Only this line tells the two engines apart: a tofu installed
+// under the name terraform answers `version -json` in the same shape as
+// Terraform.
+func parseVersion(out []byte) (Engine, error) {
+	for line := range strings.Lines(string(out)) {
+		line = strings.TrimSpace(line)
+		for _, e := range []Engine{{OpenTofu: true}, {}} {
+			if v, ok := strings.CutPrefix(line, e.Name()+" v"); ok && v != "" && !strings.ContainsRune(v, ' ') {
+				e.Version = v
+				return e, nil
+			}
+		}
+	}
+	return Engine{}, fmt.Errorf("no line %q or %q in %q", "OpenTofu v…", "Terraform v…", truncate(out, 200))
 }
 
 // Terraform returns the absolute path of a terraform on PATH whose version
@@ -274,61 +399,21 @@ func Terraform(ctx context.Context, cfg Config) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", ErrNoTerraform, err)
 	}
-	dir, err := cfg.cacheDir()
-	if err != nil {
-		return "", err
-	}
-	cliConfig, err := EmptyCLIConfig(dir)
-	if err != nil {
-		return "", err
-	}
-
-	// A tofu installed under the name terraform would report its own
-	// version in the same JSON shape, and would then be run without the
-	// OpenTofu settings; only the text output tells the two apart.
-	text, err := run(ctx, cfg, cliConfig, bin, "version")
+	e, err := Identify(ctx, cfg, bin)
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", ErrNoTerraform, err)
 	}
-	if !bytes.HasPrefix(bytes.TrimSpace(text), []byte("Terraform v")) {
+	if e.OpenTofu {
 		return "", fmt.Errorf("%w: %s is not Terraform", ErrNoTerraform, bin)
 	}
-
-	out, err := run(ctx, cfg, cliConfig, bin, "version", "-json")
-	if err != nil {
-		return "", fmt.Errorf("%w: %w", ErrNoTerraform, err)
-	}
-	v, err := parseVersionJSON(out)
-	if err != nil {
-		return "", fmt.Errorf("%w: %s version -json: %w", ErrNoTerraform, bin, err)
-	}
-	ok, err := AtLeast(v, MinTerraformVersion)
+	ok, err := AtLeast(e.Version, MinTerraformVersion)
 	if err != nil {
 		return "", fmt.Errorf("%w: %s: %w", ErrNoTerraform, bin, err)
 	}
 	if !ok {
-		return "", fmt.Errorf("%w: %s is Terraform %s", ErrNoTerraform, bin, v)
+		return "", fmt.Errorf("%w: %s is Terraform %s", ErrNoTerraform, bin, e.Version)
 	}
 	return bin, nil
-}
-
-// parseVersionJSON reads terraform_version from `version -json` output.
-// Anything printed before the JSON object (a warning, say) is skipped.
-func parseVersionJSON(out []byte) (string, error) {
-	i := bytes.IndexByte(out, '{')
-	if i < 0 {
-		return "", fmt.Errorf("no JSON object in %q", truncate(out, 200))
-	}
-	var doc struct {
-		Version string `json:"terraform_version"`
-	}
-	if err := json.NewDecoder(bytes.NewReader(out[i:])).Decode(&doc); err != nil {
-		return "", fmt.Errorf("decode: %w", err)
-	}
-	if doc.Version == "" {
-		return "", errors.New("no terraform_version in output")
-	}
-	return doc.Version, nil
 }
 
 // AtLeast reports whether version v is at least floor. Both are
@@ -336,11 +421,11 @@ func parseVersionJSON(out []byte) (string, error) {
 // as older than the release it leads to; prereleases of one release are not
 // ordered among themselves, which no caller needs.
 func AtLeast(v, floor string) (bool, error) {
-	vn, vpre, err := parseVersion(v)
+	vn, vpre, err := parseSemver(v)
 	if err != nil {
 		return false, err
 	}
-	mn, mpre, err := parseVersion(floor)
+	mn, mpre, err := parseSemver(floor)
 	if err != nil {
 		return false, err
 	}
@@ -352,7 +437,7 @@ func AtLeast(v, floor string) (bool, error) {
 	return vpre == "" || mpre != "", nil
 }
 
-func parseVersion(s string) ([3]int, string, error) {
+func parseSemver(s string) ([3]int, string, error) {
 	var n [3]int
 	core, pre, _ := strings.Cut(strings.TrimPrefix(s, "v"), "-")
 	parts := strings.Split(core, ".")

@@ -474,31 +474,88 @@ func TestAtLeast(t *testing.T) {
 	}
 }
 
-func TestParseVersionJSON(t *testing.T) {
+func TestParseVersion(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		name, out, want string
-		wantErr         bool
+		name, out string
+		want      Engine
+		wantErr   bool
 	}{
-		{name: "terraform", out: `{"terraform_version":"1.11.4","platform":"linux_amd64","terraform_outdated":false}`, want: "1.11.4"},
-		{name: "after a warning", out: "Warning: Unable to open CLI configuration file\n\n{\n \"terraform_version\": \"1.12.6\"\n}\n", want: "1.12.6"},
-		{name: "no version key", out: `{"platform":"linux_amd64"}`, wantErr: true},
-		{name: "not json", out: "Terraform v1.11.4\n", wantErr: true},
-		{name: "truncated", out: `{"terraform_version":`, wantErr: true},
+		{name: "opentofu", out: "OpenTofu v1.12.6\non linux_amd64\n", want: Engine{OpenTofu: true, Version: "1.12.6"}},
+		{name: "terraform", out: "Terraform v1.11.4\non linux_amd64\n", want: Engine{Version: "1.11.4"}},
+		{name: "development build", out: "OpenTofu v1.12.6-dev\n", want: Engine{OpenTofu: true, Version: "1.12.6-dev"}},
+		{name: "after a warning", out: "Warning: Unable to open CLI configuration file\n\nTerraform v1.11.4\n",
+			want: Engine{Version: "1.11.4"}},
+		{name: "json", out: `{"terraform_version":"1.11.4"}`, wantErr: true},
+		{name: "another program", out: "Vault v1.15.0\n", wantErr: true},
+		{name: "no version", out: "Terraform v\n", wantErr: true},
+		{name: "empty", out: "", wantErr: true},
 	} {
-		got, err := parseVersionJSON([]byte(tc.out))
+		got, err := parseVersion([]byte(tc.out))
 		if (err != nil) != tc.wantErr || got != tc.want {
-			t.Errorf("%s: got (%q, %v); want (%q, error %v)", tc.name, got, err, tc.want, tc.wantErr)
+			t.Errorf("%s: got (%+v, %v); want (%+v, error %v)", tc.name, got, err, tc.want, tc.wantErr)
 		}
+	}
+}
+
+func TestIdentify(t *testing.T) {
+	t.Parallel()
+	needFakes(t)
+	for fake, want := range map[string]string{
+		"opentofu-1.12.6":       "OpenTofu v1.12.6 registry.opentofu.org",
+		"opentofu-1.12.6-as-tf": "OpenTofu v1.12.6 registry.opentofu.org",
+		"terraform-1.11.4":      "Terraform v1.11.4 registry.terraform.io",
+	} {
+		bin := filepath.Join(t.TempDir(), "terraform")
+		link(t, fake, bin)
+		e, err := Identify(context.Background(), Config{CacheDir: t.TempDir(), Env: testEnv()}, bin)
+		if err != nil {
+			t.Errorf("%s: %v", fake, err)
+			continue
+		}
+		if got := e.String() + " " + e.RegistryHost(); got != want || e.Path != bin {
+			t.Errorf("%s: got %q at %s; want %q at %s", fake, got, e.Path, want, bin)
+		}
+	}
+	if _, err := Identify(context.Background(), Config{CacheDir: t.TempDir(), Env: testEnv()}, filepath.Join(fakes, "broken")); err == nil {
+		t.Error("a binary that fails: got no error; want one")
 	}
 }
 
 func TestEngineEnv(t *testing.T) {
 	t.Parallel()
-	got := EngineEnv([]string{"PATH=/bin", "TF_CLI_CONFIG_FILE=/missing", "CHECKPOINT_DISABLE=", "TF_LOG=debug"}, "/c/empty.tfrc")
-	want := []string{"PATH=/bin", "TF_LOG=debug", "TF_CLI_CONFIG_FILE=/c/empty.tfrc", "CHECKPOINT_DISABLE=1", "TF_IN_AUTOMATION=1"}
+	base := []string{"PATH=/bin", "HOME=/root", "TF_LOG=trace", "TF_CLI_ARGS_plan=-parallelism=1", "TF_VAR_seeds=[]",
+		"BIPSYNC_BASE_URL=https://x", "CI=true", "CHECKPOINT_DISABLE=", "TF_CLI_CONFIG_FILE=/home/me/.terraformrc",
+		"TF_IN_AUTOMATION=", "CIRCLECI=true"}
+	got := EngineEnv(base, "/c/empty.tfrc", "BIPSYNC_CLIENT_SECRET=s", "TF_LOG=debug")
+	want := []string{"PATH=/bin", "HOME=/root", "CIRCLECI=true", "TF_CLI_CONFIG_FILE=/c/empty.tfrc", "CHECKPOINT_DISABLE=1",
+		"TF_IN_AUTOMATION=1", "TF_INPUT=0", "BIPSYNC_CLIENT_SECRET=s", "TF_LOG=debug"}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("got %q; want %q", got, want)
+	}
+}
+
+func TestDevOverrides(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "cli.tfrc")
+	if err := WriteDevOverrides(path, `/tmp/x "y"/provider`, map[string]string{"mastercard/restapi": "/tmp/stubs"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The CLI configuration is HCL 1, which no library here reads; the engine runs of the demo, the benchmarks and the
+	// examples test prove that engines accept it.
+	want := "provider_installation {\n  dev_overrides {\n" +
+		"    \"bipsync/bipsync\" = \"/tmp/x \\\"y\\\"/provider\"\n" +
+		"    \"mastercard/restapi\" = \"/tmp/stubs\"\n" +
+		"  }\n  direct {}\n}\n"
+	if string(got) != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+	if fi, err := os.Stat(path); runtime.GOOS != "windows" && (err != nil || fi.Mode().Perm() != 0o600) {
+		t.Errorf("mode: got %v, %v; want 0600", fi, err)
 	}
 }
 

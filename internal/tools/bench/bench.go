@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bipsync/terraform-provider-bipsync/internal/tfcli"
 	"github.com/bipsync/terraform-provider-bipsync/internal/tools/bench/internal/cpuprofile"
 )
 
@@ -76,14 +77,14 @@ func setup(ctx context.Context, o options, log io.Writer) (*bench, error) {
 // dev_overrides point there.
 func (b *bench) build(ctx context.Context, name, pkg string) (bin, cliConfig string, err error) {
 	dir := filepath.Join(b.tmp, name)
-	bin = filepath.Join(dir, "terraform-provider-bipsync")
+	bin = filepath.Join(dir, tfcli.ProviderBinary())
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, pkg)
 	cmd.Dir = b.root
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", "", fmt.Errorf("go build %s: %w\n%s", pkg, err, out)
 	}
 	cliConfig = filepath.Join(b.tmp, name+".tfrc")
-	if err := os.WriteFile(cliConfig, []byte(devOverridesConfig(dir)), 0o600); err != nil {
+	if err := tfcli.WriteDevOverrides(cliConfig, dir, nil); err != nil {
 		return "", "", err
 	}
 	return bin, cliConfig, nil
@@ -151,7 +152,7 @@ func (b *bench) workspace(name string, p provider, cfg tfConfig, f *fake, seeds 
 		seeds = nil
 	}
 	extra = append(extra, b.opts.env...)
-	return newWorkspace(dir, cfg.hcl(), seeds, engineEnv(os.Environ(), cliConfig, extra...))
+	return newWorkspace(dir, cfg.hcl(), seeds, tfcli.EngineEnv(os.Environ(), cliConfig, extra...))
 }
 
 // planApply runs `plan -out`, then applies that plan, as CI does: two engine commands, each starting provider

@@ -220,49 +220,6 @@ func TestTFConfig_HCL(t *testing.T) {
 	}
 }
 
-func TestDevOverridesConfig(t *testing.T) {
-	t.Parallel()
-	// The CLI configuration is HCL 1 (quoted keys), which hclsyntax does not read; the engine runs prove it parses.
-	src := devOverridesConfig("/tmp/x y/provider")
-	for _, s := range []string{`"registry.terraform.io/bipsync/bipsync"  = "/tmp/x y/provider"`, `"registry.opentofu.org/bipsync/bipsync" = "/tmp/x y/provider"`} {
-		if !strings.Contains(src, s) {
-			t.Errorf("got:\n%s\nwant a line %s", src, s)
-		}
-	}
-}
-
-func TestEngineEnv(t *testing.T) {
-	t.Parallel()
-	base := []string{"PATH=/bin", "HOME=/root", "TF_LOG=trace", "TF_CLI_ARGS_plan=-parallelism=1", "TF_VAR_seeds=[]",
-		"BIPSYNC_BASE_URL=https://x", "CI=true", "CHECKPOINT_DISABLE=", "TF_CLI_CONFIG_FILE=/home/me/.terraformrc"}
-	got := engineEnv(base, "/tmp/cli.tfrc", "BIPSYNC_CLIENT_SECRET=s")
-	want := []string{"PATH=/bin", "HOME=/root", "TF_CLI_CONFIG_FILE=/tmp/cli.tfrc", "CHECKPOINT_DISABLE=1",
-		"TF_IN_AUTOMATION=1", "TF_INPUT=0", "BIPSYNC_CLIENT_SECRET=s"}
-	if !slices.Equal(got, want) {
-		t.Errorf("got %q; want %q", got, want)
-	}
-}
-
-func TestParseEngineVersion(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		out     string
-		want    string
-		wantErr bool
-	}{
-		{`{"terraform_version":"1.12.6","platform":"linux_amd64"}`, "1.12.6", false},
-		{"Warning: something\n\n{\"terraform_version\":\"1.11.4\"}", "1.11.4", false},
-		{"OpenTofu v1.12.6", "", true},
-		{`{"platform":"linux_amd64"}`, "", true},
-	}
-	for _, tt := range tests {
-		got, err := parseEngineVersion([]byte(tt.out))
-		if got != tt.want || (err != nil) != tt.wantErr {
-			t.Errorf("parseEngineVersion(%q): got %q, %v; want %q, error %t", tt.out, got, err, tt.want, tt.wantErr)
-		}
-	}
-}
-
 func TestMedian(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"strings"
+
+	"github.com/bipsync/terraform-provider-bipsync/internal/provideraddr"
 )
 
 // tfConfig describes a benchmark configuration. Seeds come from the ephemeral, sensitive list variable "seeds":
@@ -41,7 +43,7 @@ func (c tfConfig) hcl() string {
 		fmt.Fprintf(&b, `terraform {
   required_providers {
     bipsync = {
-      source = "bipsync/bipsync"
+      source = "%s"
     }
   }
 }
@@ -59,7 +61,7 @@ variable "seeds" {
   sensitive = true
   ephemeral = true
 }
-`, c.BaseURL, benchClientID, c.StorePath)
+`, provideraddr.Source, c.BaseURL, benchClientID, c.StorePath)
 	}
 	if c.Grants > 0 {
 		fmt.Fprintf(&b, `

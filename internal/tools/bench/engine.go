@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -28,94 +27,31 @@ type engine struct {
 func findEngine(ctx context.Context, kind string, log io.Writer) (*engine, error) {
 	cfg := tfcli.Config{Log: log}
 	var (
-		e   = &engine{}
+		bin string
 		err error
 	)
 	switch kind {
 	case "tofu":
-		e.name = "OpenTofu"
-		e.bin, err = tfcli.Tofu(ctx, cfg)
+		bin, err = tfcli.Tofu(ctx, cfg)
 	case "terraform":
-		e.name = "Terraform"
-		e.bin, err = tfcli.Terraform(ctx, cfg)
+		bin, err = tfcli.Terraform(ctx, cfg)
 	default:
 		return nil, fmt.Errorf("unknown engine %q: want tofu or terraform", kind)
 	}
 	if err != nil {
 		return nil, err
 	}
-	cacheDir, err := tfcli.DefaultCacheDir(os.Getenv)
+	id, err := tfcli.Identify(ctx, cfg, bin)
 	if err != nil {
 		return nil, err
 	}
-	empty, err := tfcli.EmptyCLIConfig(cacheDir)
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.CommandContext(ctx, e.bin, "version", "-json")
-	cmd.Env = tfcli.EngineEnv(os.Environ(), empty)
-	out, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("%s version: %w", e.bin, err)
-	}
-	if e.version, err = parseEngineVersion(out); err != nil {
-		return nil, fmt.Errorf("%s version: %w", e.bin, err)
-	}
-	return e, nil
-}
-
-// parseEngineVersion reads `version -json`. Engines may print a warning before the JSON object.
-func parseEngineVersion(out []byte) (string, error) {
-	i := bytes.IndexByte(out, '{')
-	if i < 0 {
-		return "", errors.New("no JSON object in the output")
-	}
-	var v struct {
-		Version string `json:"terraform_version"`
-	}
-	if err := json.Unmarshal(out[i:], &v); err != nil {
-		return "", fmt.Errorf("decode: %w", err)
-	}
-	if v.Version == "" {
-		return "", errors.New("no terraform_version in the output")
-	}
-	return v.Version, nil
+	return &engine{name: id.Name(), bin: bin, version: id.Version}, nil
 }
 
 // workspace is one engine working directory with its own state, token store and CLI configuration.
 type workspace struct {
 	dir string
 	env []string
-}
-
-// devOverridesConfig is a CLI configuration that points the Bipsync provider's address, under both registries'
-// host names, at dir. With dev_overrides the engine skips init for the provider, and terraform_data is built in,
-// so no run needs the network.
-func devOverridesConfig(dir string) string {
-	return fmt.Sprintf(`provider_installation {
-  dev_overrides {
-    "registry.terraform.io/bipsync/bipsync"  = %[1]q
-    "registry.opentofu.org/bipsync/bipsync" = %[1]q
-  }
-  direct {}
-}
-`, dir)
-}
-
-// engineEnv is the environment of every engine run: the caller's, less anything that would change what is measured
-// (logging, extra CLI arguments, input variables, the provider's own settings, CI), plus the CLI configuration.
-func engineEnv(base []string, cliConfig string, extra ...string) []string {
-	var out []string
-	for _, kv := range base {
-		k, _, _ := strings.Cut(kv, "=")
-		switch {
-		case strings.HasPrefix(k, "TF_"), strings.HasPrefix(k, "BIPSYNC_"), k == "CI", k == "CHECKPOINT_DISABLE":
-			continue
-		}
-		out = append(out, kv)
-	}
-	out = append(out, "TF_CLI_CONFIG_FILE="+cliConfig, "CHECKPOINT_DISABLE=1", "TF_IN_AUTOMATION=1", "TF_INPUT=0")
-	return append(out, extra...)
 }
 
 // newWorkspace creates dir with the configuration main.tf and the seeds (when any) in a variables file that only

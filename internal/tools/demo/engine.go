@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
@@ -26,7 +25,7 @@ const interruptGrace = 20 * time.Second
 
 // buildProvider builds the provider binary into dir.
 func buildProvider(ctx context.Context, root, dir string) error {
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(dir, providerBinary()), ".")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(dir, tfcli.ProviderBinary()), ".")
 	cmd.Dir = root
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -34,48 +33,6 @@ func buildProvider(ctx context.Context, root, dir string) error {
 		return fmt.Errorf("build the provider: %w\n%s", err, strings.TrimSpace(out.String()))
 	}
 	return nil
-}
-
-// engineVersion returns the first line of `version`, such as "OpenTofu
-// v1.12.6", or "" when the engine does not say.
-func engineVersion(ctx context.Context, bin string) string {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "version")
-	cmd.Env = engineBaseEnv(os.Environ(), os.DevNull)
-	out, err := cmd.Output()
-	if err != nil {
-		return ""
-	}
-	first, _, _ := strings.Cut(string(out), "\n")
-	return strings.TrimSpace(first)
-}
-
-// writeCLIConfig writes a CLI configuration that serves bipsync/bipsync from
-// the build in binDir. It installs nothing else: the demo configuration uses
-// only bipsync and the built-in terraform provider, so no init is needed and
-// nothing is fetched from a registry.
-func writeCLIConfig(path, binDir string) error {
-	cfg := "provider_installation {\n  dev_overrides {\n    \"bipsync/bipsync\" = " + hclString(binDir) + "\n  }\n}\n"
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		return fmt.Errorf("write the CLI configuration: %w", err)
-	}
-	return nil
-}
-
-// engineBaseEnv is env without anything that would change what the demo
-// configuration does (the user's own TF_* and BIPSYNC_* settings), plus the
-// harness's engine settings with cliConfig.
-func engineBaseEnv(env []string, cliConfig string) []string {
-	kept := make([]string, 0, len(env))
-	for _, kv := range env {
-		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "TF_") || strings.HasPrefix(k, "BIPSYNC_") {
-			continue
-		}
-		kept = append(kept, kv)
-	}
-	return tfcli.EngineEnv(kept, cliConfig)
 }
 
 // engine runs one engine in the demo's working directory.

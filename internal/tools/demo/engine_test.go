@@ -67,39 +67,11 @@ func TestHCLQuoting(t *testing.T) {
 	}
 }
 
-func TestEngineBaseEnv(t *testing.T) {
-	t.Parallel()
-	got := engineBaseEnv([]string{
-		"PATH=/usr/bin", "HOME=/home/u", "TF_VAR_client_secret=x", "TF_LOG=DEBUG", "TF_CLI_CONFIG_FILE=/home/u/.terraformrc",
-		"BIPSYNC_BASE_URL=https://example.com", "BIPSYNC_TOKEN_STORE=none", "CHECKPOINT_DISABLE=",
-	}, "/tmp/cli.tfrc")
-	want := []string{"PATH=/usr/bin", "HOME=/home/u", "TF_CLI_CONFIG_FILE=/tmp/cli.tfrc", "CHECKPOINT_DISABLE=1", "TF_IN_AUTOMATION=1"}
-	if !slices.Equal(got, want) {
-		t.Errorf("got %q; want %q", got, want)
-	}
-}
-
 func TestTFVars(t *testing.T) {
 	t.Parallel()
 	got := tfVars(map[string]string{"b": "2", "a": "x=y"})
 	if want := []string{"TF_VAR_a=x=y", "TF_VAR_b=2"}; !slices.Equal(got, want) {
 		t.Errorf("got %q; want %q", got, want)
-	}
-}
-
-func TestWriteCLIConfig(t *testing.T) {
-	t.Parallel()
-	path := filepath.Join(t.TempDir(), "cli.tfrc")
-	if err := writeCLIConfig(path, "/tmp/bipsync demo/bin"); err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := "provider_installation {\n  dev_overrides {\n    \"bipsync/bipsync\" = \"/tmp/bipsync demo/bin\"\n  }\n}\n"
-	if string(data) != want {
-		t.Errorf("got:\n%s\nwant:\n%s", data, want)
 	}
 }
 

@@ -25,12 +25,12 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/bipsync/terraform-provider-bipsync/internal/bipsynctest"
+	"github.com/bipsync/terraform-provider-bipsync/internal/provideraddr"
 	"github.com/bipsync/terraform-provider-bipsync/internal/tfcli"
 )
 
@@ -158,10 +158,10 @@ func setUp(ctx context.Context, ui *ui, engineName string) (d *demo, cleanup fun
 		return nil, cleanup, err
 	}
 	cliConfig := filepath.Join(tmp, "cli.tfrc")
-	if err := writeCLIConfig(cliConfig, binDir); err != nil {
+	if err := tfcli.WriteDevOverrides(cliConfig, binDir, nil); err != nil {
 		return nil, cleanup, err
 	}
-	ui.say("CLI configuration %s: dev_overrides serve bipsync/bipsync from that build, so every engine command opens with a warning saying so", cliConfig)
+	ui.say("CLI configuration %s: dev_overrides serve %s from that build, so every engine command opens with a warning saying so", cliConfig, provideraddr.Source)
 	self, err := os.Executable()
 	if err != nil {
 		return nil, cleanup, fmt.Errorf("locate the demo program for the probe: %w", err)
@@ -190,7 +190,7 @@ func setUp(ctx context.Context, ui *ui, engineName string) (d *demo, cleanup fun
 		name:    engineName,
 		bin:     bin,
 		dir:     work,
-		baseEnv: engineBaseEnv(os.Environ(), cliConfig),
+		baseEnv: tfcli.EngineEnv(os.Environ(), cliConfig),
 		ui:      ui,
 		secrets: srv.SeenSecrets,
 	}
@@ -225,7 +225,11 @@ func findEngine(ctx context.Context, name string) (bin, version string, err erro
 	if err != nil {
 		return "", "", fmt.Errorf("find the engine: %w", err)
 	}
-	return bin, engineVersion(ctx, bin), nil
+	id, err := tfcli.Identify(ctx, cfg, bin)
+	if err != nil {
+		return "", "", fmt.Errorf("find the engine: %w", err)
+	}
+	return bin, id.String(), nil
 }
 
 // moduleRoot finds the repository from the working directory, which is the
@@ -269,14 +273,6 @@ func copyConfig(src, dst string) error {
 		}
 	}
 	return nil
-}
-
-// providerBinary is the name an engine looks for in a dev_overrides directory.
-func providerBinary() string {
-	if runtime.GOOS == "windows" {
-		return "terraform-provider-bipsync.exe"
-	}
-	return "terraform-provider-bipsync"
 }
 
 func since(t time.Time) time.Duration {

@@ -25,12 +25,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bipsync/terraform-provider-bipsync/internal/provideraddr"
 	"github.com/bipsync/terraform-provider-bipsync/internal/tfcli"
 )
 
 const (
-	providerName = "bipsync"
-
 	// tfplugindocs is pinned so that docs/ only changes when the provider,
 	// the templates or the examples do.
 	tfplugindocs = "github.com/hashicorp/terraform-plugin-docs/cmd/tfplugindocs@v0.25.0"
@@ -84,8 +83,8 @@ func run(ctx context.Context, providerDir, tofu string, validate, keep bool) err
 
 	// The version only has to match between the plugin directory and the
 	// constraint below; it never appears in the docs.
-	plugin := filepath.Join(work, "plugins", "registry.terraform.io", "hashicorp", providerName, "0.0.1",
-		runtime.GOOS+"_"+runtime.GOARCH, "terraform-provider-"+providerName+"_v0.0.1")
+	plugin := filepath.Join(work, "plugins", "registry.terraform.io", "hashicorp", provideraddr.Name, "0.0.1",
+		runtime.GOOS+"_"+runtime.GOARCH, provideraddr.Binary+"_v0.0.1")
 	if runtime.GOOS == "windows" {
 		plugin += ".exe"
 	}
@@ -96,8 +95,8 @@ func run(ctx context.Context, providerDir, tofu string, validate, keep bool) err
 
 	mainTF := `terraform {
   required_providers {
-    ` + providerName + ` = {
-      source  = "registry.terraform.io/hashicorp/` + providerName + `"
+    ` + provideraddr.Name + ` = {
+      source  = "registry.terraform.io/hashicorp/` + provideraddr.Name + `"
       version = "0.0.1"
     }
   }
@@ -128,7 +127,7 @@ func run(ctx context.Context, providerDir, tofu string, validate, keep bool) err
 	fmt.Fprintln(os.Stderr, "running", tfplugindocs)
 	args := []string{"run", tfplugindocs, "generate",
 		"--provider-dir", root,
-		"--provider-name", providerName,
+		"--provider-name", provideraddr.Name,
 		"--providers-schema", schemaFile,
 	}
 	if err := command(ctx, root, os.Environ(), nil, "go", args...); err != nil {
@@ -137,7 +136,7 @@ func run(ctx context.Context, providerDir, tofu string, validate, keep bool) err
 	if validate {
 		args := []string{"run", tfplugindocs, "validate",
 			"--provider-dir", root,
-			"--provider-name", providerName,
+			"--provider-name", provideraddr.Name,
 			"--providers-schema", schemaFile,
 		}
 		// validate logs every file it looks at; that is worth reading only

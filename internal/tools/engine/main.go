@@ -4,9 +4,9 @@
 //	TF_ACC_TERRAFORM_PATH=$(go run ./internal/tools/engine) go test ./internal/provider/...
 //
 // The OpenTofu used is, in order: $BIPSYNC_TOFU; the cached build under
-// ${BIPSYNC_CACHE_DIR:-<user cache dir>/terraform-provider-bipsync}/tofu-1.12.6/
-// when it reports 1.12.6; a new build from the Go module proxy. Progress goes
-// to stderr so that stdout carries only the path.
+// ${BIPSYNC_CACHE_DIR:-<user cache dir>/terraform-provider-bipsync}/tofu-<version>/
+// when it reports that version (tfcli.TofuVersion); a new build from the Go
+// module proxy. Progress goes to stderr so that stdout carries only the path.
 //
 // With -terraform it prints the path of a terraform >= 1.11 on PATH instead,
 // or exits with status 3 when there is none.

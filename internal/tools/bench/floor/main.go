@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 
 	"github.com/bipsync/terraform-provider-bipsync/internal/pluginlog"
+	"github.com/bipsync/terraform-provider-bipsync/internal/provideraddr"
 	"github.com/bipsync/terraform-provider-bipsync/internal/tools/bench/internal/cpuprofile"
 )
 
@@ -21,7 +22,7 @@ func main() {
 	stop := cpuprofile.Start()
 	err := providerserver.Serve(context.Background(), newProvider, providerserver.ServeOpts{
 		// The Bipsync provider's address, so that a dev_overrides entry can point the same configuration at the floor.
-		Address: "registry.terraform.io/bipsync/bipsync",
+		Address: provideraddr.Address,
 	})
 	stop()
 	if err != nil {

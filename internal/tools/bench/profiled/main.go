@@ -12,6 +12,7 @@ import (
 
 	"github.com/bipsync/terraform-provider-bipsync/internal/pluginlog"
 	"github.com/bipsync/terraform-provider-bipsync/internal/provider"
+	"github.com/bipsync/terraform-provider-bipsync/internal/provideraddr"
 	"github.com/bipsync/terraform-provider-bipsync/internal/tools/bench/internal/cpuprofile"
 )
 
@@ -19,7 +20,7 @@ func main() {
 	pluginlog.QuietUnlessAsked()
 	stop := cpuprofile.Start()
 	err := providerserver.Serve(context.Background(), provider.New("profiled"), providerserver.ServeOpts{
-		Address: "registry.terraform.io/bipsync/bipsync",
+		Address: provideraddr.Address,
 	})
 	// Serve returns once the engine has shut the plugin down, so the profile covers the process's whole life.
 	stop()
