@@ -1,8 +1,8 @@
 package bipsynctest_test
 
 // Contract tests of the fake: plain net/http requests and the literal bytes recorded from league/oauth2-server
-// 9.4.1 (reference/league-behaviour.md §2). They never use the fake's own encoders, so a broken fake cannot
-// make them pass.
+// 9.4.1 (the bodies and cases of the package documentation). They never use the fake's own encoders, so a broken
+// fake cannot make them pass.
 
 import (
 	"bytes"
@@ -54,8 +54,8 @@ var (
 // start is 25 Nov 2026, the day league's behaviour was recorded.
 var start = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 
-// fixture is a fake with league-behaviour.md §0's clients and scopes, seeded chains, and a client that
-// never follows redirects.
+// fixture is a fake with the clients and scopes league's behaviour was recorded with (cli-conf, cli-conf2, cli-pub;
+// read, write, team_abc), seeded chains, and a client that never follows redirects.
 type fixture struct {
 	t      *testing.T
 	srv    *bipsynctest.Server

@@ -16,7 +16,7 @@ func consume(name string) func(*fixture) {
 	return func(f *fixture) { f.refresh(name, "") }
 }
 
-// TestTokenEndpoint_leagueCases replays every applicable numbered case of league-behaviour.md §3.
+// TestTokenEndpoint_leagueCases replays every applicable numbered case of the package documentation ("The cases").
 func TestTokenEndpoint_leagueCases(t *testing.T) {
 	t.Parallel()
 	type want struct {

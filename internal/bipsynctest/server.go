@@ -1,12 +1,3 @@
-// Package bipsynctest is a fake Bipsync OAuth token server for tests and the local demo.
-//
-// It answers POST /v1/oauth/token the way league/oauth2-server 9.4.1 (the library behind Bipsync's token
-// endpoint) does, byte for byte where that behaviour was recorded: the same statuses, headers, compact JSON
-// bodies and order of checks. A refresh exchange revokes the refresh token it consumed and the access token
-// issued with it, refresh tokens live a month on an injectable clock, and GET /v1/me accepts only live access
-// tokens. Fault injection and counters let client tests assert how many exchanges they caused.
-//
-// The package speaks the wire protocol with literal JSON and never imports the token client it tests.
 package bipsynctest
 
 import (

@@ -59,7 +59,8 @@ type faultResult struct {
 	failed  bool
 }
 
-// League 9.4.1 error bodies (league-behaviour.md §2), and league 8's form of a refused refresh token.
+// League 9.4.1 error bodies, as internal/bipsynctest's package documentation lists them, and league 8's form of a
+// refused refresh token (401 invalid_request with a "message" key).
 const (
 	bodyRevoked     = `{"error":"invalid_grant","error_description":"The refresh token is invalid.","hint":"Token has been revoked"}`
 	bodyExpired     = `{"error":"invalid_grant","error_description":"The refresh token is invalid.","hint":"Token has expired"}`

@@ -330,7 +330,7 @@ func checkFaultLog(t *testing.T, fc faultCase, w *faultWorld, marks *requestMark
 
 // TestAccFaultMatrix_newHeadWithoutAccessToken: the server rotated the chain and answered 200 with the new refresh
 // token but no access token (a broken front end could do that). The answer arrived and carried the chain's only live
-// head, so invariant 1 says it must be saved; the run may still fail for want of an access token, but the next run
+// head, so it must be saved before anything else (a chain whose new head is lost is dead); the run may still fail for want of an access token, but the next run
 // must go on from the saved head.
 func TestAccFaultMatrix_newHeadWithoutAccessToken(t *testing.T) {
 	t.Parallel()

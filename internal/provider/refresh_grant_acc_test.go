@@ -75,7 +75,7 @@ func TestAccRefreshGrant_create(t *testing.T) {
 }
 
 // TestAccRefreshGrant_noRotationWhileFresh checks that plans and re-applies while the access token is fresh cost
-// nothing (invariant 3: plan-only runs never rotate).
+// nothing: a plan-only run never rotates a chain kept in state.
 func TestAccRefreshGrant_noRotationWhileFresh(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
