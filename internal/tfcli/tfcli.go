@@ -194,6 +194,13 @@ func DevOverrides(overrides map[string]string) string {
 	return b.String()
 }
 
+// MirrorConfig returns a CLI configuration whose only installation source is
+// the filesystem mirror dir (see MirrorBinary): `init` installs from it and
+// asks no registry, so a provider missing there fails as it would offline.
+func MirrorConfig(dir string) string {
+	return "provider_installation {\n  filesystem_mirror {\n    path = " + quote(dir) + "\n  }\n}\n"
+}
+
 // WriteDevOverrides writes a CLI configuration that serves the provider
 // (provideraddr.Source) from the build in dir, plus any other overrides.
 func WriteDevOverrides(path, dir string, others map[string]string) error {
@@ -339,13 +346,47 @@ func (e Engine) String() string {
 	return e.Name() + " v" + e.Version
 }
 
+// Registry hosts: where Terraform and OpenTofu resolve a source address
+// without a host, such as "bipsync/bipsync".
+const (
+	TerraformRegistry = "registry.terraform.io"
+	OpenTofuRegistry  = "registry.opentofu.org"
+)
+
 // RegistryHost is the registry on which the engine resolves a source address
-// without a host, such as "hashicorp/bipsync".
+// without a host.
 func (e Engine) RegistryHost() string {
 	if e.OpenTofu {
-		return "registry.opentofu.org"
+		return OpenTofuRegistry
 	}
-	return "registry.terraform.io"
+	return TerraformRegistry
+}
+
+// MirrorBinary is where a filesystem mirror in the unpacked layout keeps the
+// binary of provider source (such as "bipsync/bipsync") at version, for host
+// and this platform. `init` installs a provider from such a directory without
+// asking its registry.
+func MirrorBinary(dir, host, source, version string) string {
+	name := source[strings.LastIndex(source, "/")+1:]
+	return filepath.Join(dir, host, filepath.FromSlash(source), version, runtime.GOOS+"_"+runtime.GOARCH,
+		exeName("terraform-provider-"+name+"_v"+version))
+}
+
+// LocalPluginDir is the plugin directory both engines search like a
+// filesystem mirror when the CLI configuration has no provider_installation
+// block: ~/.terraform.d/plugins, or %APPDATA%\terraform.d\plugins on Windows.
+func LocalPluginDir() (string, error) {
+	if runtime.GOOS == "windows" {
+		if d := os.Getenv("APPDATA"); d != "" {
+			return filepath.Join(d, "terraform.d", "plugins"), nil
+		}
+		return "", errors.New("APPDATA is not set")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(home, ".terraform.d", "plugins"), nil
 }
 
 // Identify runs `bin version` and tells which engine bin is.

@@ -522,6 +522,24 @@ func TestIdentify(t *testing.T) {
 	}
 }
 
+func TestMirrorConfig(t *testing.T) {
+	t.Parallel()
+	want := "provider_installation {\n  filesystem_mirror {\n    path = \"/tmp/a \\\"b\\\"\"\n  }\n}\n"
+	if got := MirrorConfig(`/tmp/a "b"`); got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestMirrorBinary(t *testing.T) {
+	t.Parallel()
+	got := MirrorBinary("/m", "registry.opentofu.org", "bipsync/bipsync", "0.0.1")
+	want := filepath.Join("/m", "registry.opentofu.org", "bipsync", "bipsync", "0.0.1", runtime.GOOS+"_"+runtime.GOARCH,
+		exeName("terraform-provider-bipsync_v0.0.1"))
+	if got != want {
+		t.Errorf("got %s; want %s", got, want)
+	}
+}
+
 func TestEngineEnv(t *testing.T) {
 	t.Parallel()
 	base := []string{"PATH=/bin", "HOME=/root", "TF_LOG=trace", "TF_CLI_ARGS_plan=-parallelism=1", "TF_VAR_seeds=[]",

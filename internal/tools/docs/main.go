@@ -21,7 +21,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 
@@ -83,11 +82,7 @@ func run(ctx context.Context, providerDir, tofu string, validate, keep bool) err
 
 	// The version only has to match between the plugin directory and the
 	// constraint below; it never appears in the docs.
-	plugin := filepath.Join(work, "plugins", "registry.terraform.io", "hashicorp", provideraddr.Name, "0.0.1",
-		runtime.GOOS+"_"+runtime.GOARCH, provideraddr.Binary+"_v0.0.1")
-	if runtime.GOOS == "windows" {
-		plugin += ".exe"
-	}
+	plugin := tfcli.MirrorBinary(filepath.Join(work, "plugins"), tfcli.TerraformRegistry, "hashicorp/"+provideraddr.Name, "0.0.1")
 	fmt.Fprintln(os.Stderr, "building the provider")
 	if err := command(ctx, root, os.Environ(), nil, "go", "build", "-o", plugin, "."); err != nil {
 		return err
