@@ -1,3 +1,11 @@
+terraform {
+  required_providers {
+    bipsync = {
+      source = "bipsync/bipsync"
+    }
+  }
+}
+
 # Every argument can come from the environment instead, which keeps
 # credentials out of the configuration:
 #

@@ -40,31 +40,42 @@ func exampleRepoRoot(t *testing.T) string {
 	return root
 }
 
-// TestExamples_validate runs `validate` on every example file on its own, as a reader would copy it: the bipsync
-// provider built from this tree, and stand-ins for the third-party providers, installed with dev_overrides. A file
-// without a required_providers block gets one for bipsync/bipsync. `.tofu` files (OpenTofu-only syntax) are
-// validated only when the engine is OpenTofu. Only the dev_overrides warning is allowed: an example that makes
-// the engine or the provider warn is a bad example.
+// TestExamples_validate runs every example file on its own, as a reader would after copying it into an empty
+// directory: `init`, then `validate`. Providers come from a filesystem mirror, the only installation source: the
+// bipsync provider built from this tree as bipsync/bipsync 0.0.1, and stand-ins for the third-party providers (see
+// testdata/stubprovider for what they do and do not check). So an example that does not declare the providers it
+// uses fails at `init` as it would for the reader (Terraform would look for hashicorp/bipsync, which exists nowhere).
+// `init` skips the backend (-backend=false): the examples' backends need their cloud. `.tofu` files (OpenTofu-only
+// syntax) are run only when the engine is OpenTofu. Any diagnostic fails: an example that makes the engine or the
+// provider warn is a bad example.
 func TestExamples_validate(t *testing.T) {
 	t.Parallel()
 	engine := currentEngine(t)
 	root := exampleRepoRoot(t)
 
 	bin := t.TempDir()
-	goBuildExample(t, root, filepath.Join(bin, tfcli.ProviderBinary()), ".")
-	stub := filepath.Join(t.TempDir(), "stubprovider")
+	provider := filepath.Join(bin, tfcli.ProviderBinary())
+	goBuildExample(t, root, provider, ".")
+	stub := filepath.Join(bin, "stubprovider")
 	goBuildExample(t, root, stub, "./internal/provider/testdata/stubprovider")
-	stubs := map[string]string{}
-	for name, source := range stubProviders {
-		if err := os.Link(stub, filepath.Join(bin, "terraform-provider-"+name)); err != nil {
-			t.Fatal(err)
+	mirror := t.TempDir()
+	install := map[string]string{provideraddr.Source: provider}
+	for _, source := range stubProviders {
+		install[source] = stub
+	}
+	for source, built := range install {
+		for _, host := range []string{tfcli.TerraformRegistry, tfcli.OpenTofuRegistry} {
+			dst := tfcli.MirrorBinary(mirror, host, source, "0.0.1")
+			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Link(built, dst); err != nil {
+				t.Fatal(err)
+			}
 		}
-		stubs[source] = bin
 	}
-	overrides := filepath.Join(t.TempDir(), "cli.tfrc")
-	if err := tfcli.WriteDevOverrides(overrides, bin, stubs); err != nil {
-		t.Fatal(err)
-	}
+	mirrorConfig := filepath.Join(t.TempDir(), "mirror.tfrc")
+	writeExampleFile(t, mirrorConfig, tfcli.MirrorConfig(mirror))
 
 	files := exampleFiles(t, root)
 	if len(files) < 10 {
@@ -82,11 +93,8 @@ func TestExamples_validate(t *testing.T) {
 			}
 			dir := t.TempDir()
 			writeExampleFile(t, filepath.Join(dir, filepath.Base(rel)), string(src))
-			if !bytes.Contains(src, []byte("required_providers")) {
-				writeExampleFile(t, filepath.Join(dir, "required_providers.tf"),
-					"terraform {\n  required_providers {\n    bipsync = {\n      source = \""+provideraddr.Source+"\"\n    }\n  }\n}\n")
-			}
-			validateExample(t, engine.Path, overrides, dir)
+			initExample(t, engine.Path, mirrorConfig, dir)
+			validateExample(t, engine.Path, mirrorConfig, dir)
 		})
 	}
 }
@@ -133,12 +141,23 @@ func exampleFiles(t *testing.T, root string) []string {
 	return files
 }
 
-// validateExample runs `validate -json` in dir and fails on any diagnostic but the dev_overrides warning.
-func validateExample(t *testing.T, engine, overrides, dir string) {
+// initExample runs `init` in dir, as a reader would before anything else, and fails with its output if it fails.
+func initExample(t *testing.T, engine, cliConfig, dir string) {
+	t.Helper()
+	cmd := exec.Command(engine, "init", "-input=false", "-no-color", "-backend=false")
+	cmd.Dir = dir
+	cmd.Env = tfcli.EngineEnv(os.Environ(), cliConfig)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("init: %v\n%s", err, out)
+	}
+}
+
+// validateExample runs `validate -json` in dir and fails on any diagnostic.
+func validateExample(t *testing.T, engine, cliConfig, dir string) {
 	t.Helper()
 	cmd := exec.Command(engine, "validate", "-json", "-no-color")
 	cmd.Dir = dir
-	cmd.Env = tfcli.EngineEnv(os.Environ(), overrides)
+	cmd.Env = tfcli.EngineEnv(os.Environ(), cliConfig)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, runErr := cmd.Output()
@@ -154,9 +173,6 @@ func validateExample(t *testing.T, engine, overrides, dir string) {
 		t.Fatalf("validate: %v; output is not JSON (%v)\nstdout: %s\nstderr: %s", runErr, err, out, stderr.String())
 	}
 	for _, d := range result.Diagnostics {
-		if d.Summary == "Provider development overrides are in effect" {
-			continue
-		}
 		t.Errorf("validate: got %s %q: %s", d.Severity, d.Summary, d.Detail)
 	}
 	if !result.Valid {

@@ -1,3 +1,11 @@
+terraform {
+  required_providers {
+    bipsync = {
+      source = "bipsync/bipsync"
+    }
+  }
+}
+
 # The same configuration serves a workstation and CI: the CI job chooses the
 # command store through the environment (see the workflow above), so this
 # block names no store at all.

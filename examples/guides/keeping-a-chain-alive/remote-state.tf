@@ -1,6 +1,12 @@
 # The chain lives in state: the backend must lock (two applies at once would
 # both rotate the chain) and encrypt, and only the pipeline should read it.
 terraform {
+  required_providers {
+    bipsync = {
+      source = "bipsync/bipsync"
+    }
+  }
+
   backend "s3" {
     bucket       = "acme-terraform-state"
     key          = "bipsync/reporting.tfstate"

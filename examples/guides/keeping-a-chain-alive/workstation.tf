@@ -1,3 +1,11 @@
+terraform {
+  required_providers {
+    bipsync = {
+      source = "bipsync/bipsync"
+    }
+  }
+}
+
 # A workstation, or a runner whose disk is kept between runs (Atlantis, a
 # self-hosted agent). Each chain is one encrypted file under path, locked
 # while a run exchanges it, so several workspaces and parallel runs on this

@@ -1,3 +1,11 @@
+terraform {
+  required_providers {
+    bipsync = {
+      source = "bipsync/bipsync"
+    }
+  }
+}
+
 # The seed: a refresh token from the authorization code grant. The grant
 # exchanges it when it is created, and again only when
 # refresh_token_wo_version changes (a re-seed). Every other run, rotations

@@ -110,8 +110,10 @@ var stands = map[string]stand{
 }
 
 func main() {
+	// terraform-provider-<name>, or terraform-provider-<name>_v<version> as a filesystem mirror names it.
 	name := strings.TrimPrefix(filepath.Base(os.Args[0]), "terraform-provider-")
 	name = strings.TrimSuffix(name, ".exe")
+	name, _, _ = strings.Cut(name, "_v")
 	s, ok := stands[name]
 	if !ok {
 		log.Fatalf("stubprovider: no stand-in named %q (install it as terraform-provider-<name>)", name)
