@@ -7,7 +7,8 @@ import (
 	"time"
 )
 
-// mountAdmin adds the demo-only endpoints under /_fake/. They are no part of the Bipsync API.
+// mountAdmin adds the demo-only endpoints under /_fake/. They are no part of the Bipsync API. The README documents them
+// for users ("Try it locally"); TestAdmin_documentedInREADME fails when a route here is missing there.
 //
 //	POST /_fake/seed?client_id=ID&scope=a+b  {"refresh_token":"..."}; scope defaults to every known scope
 //	POST /_fake/revoke-all                   204

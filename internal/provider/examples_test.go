@@ -14,9 +14,9 @@ import (
 	"github.com/bipsync/terraform-provider-bipsync/internal/tfcli"
 )
 
-// exampleDirs are the example directories the docs are generated from. examples/demo belongs to `make demo`,
-// which runs it against a real engine itself.
-var exampleDirs = []string{"provider", "resources", "ephemeral-resources", "data-sources", "guides"}
+// exampleDirs are the example directories: those the docs are generated from, and examples/local (README, "Try it
+// locally"). examples/demo belongs to `make demo`, which runs it against a real engine itself.
+var exampleDirs = []string{"provider", "resources", "ephemeral-resources", "data-sources", "guides", "local"}
 
 // stubProviders are the third-party providers the examples hand tokens to. They cannot be installed offline, so
 // TestExamples_validate serves stand-ins built from testdata/stubprovider (see there for what that does and does
