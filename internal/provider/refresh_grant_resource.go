@@ -496,10 +496,14 @@ func checkChainLife(state *refreshGrantModel, now time.Time, diags *diag.Diagnos
 				"The refresh chain cannot be used again; a person must authorize anew:\n"+
 				authorizeAnew("", "every scope this configuration asks for", reseedGrant))
 	case now.Add(expiryWarningWindow).After(deadline):
+		when := "when its access token has less than rotate_before left"
+		if at, ds := state.ExpiresAt.ValueRFC3339Time(); !ds.HasError() && !at.IsZero() {
+			when += " (the access token in state expires at " + at.UTC().Format(time.RFC3339) + ")"
+		}
 		diags.AddAttributeWarning(path.Root("refresh_token"), summaryChainExpiringSoon,
-			"The refresh chain in state expires at "+date+" unless it is rotated before then. Apply this configuration "+
-				"before that date (any apply more than rotate_before ahead of the access token's expiry rotates it), or the "+
-				"chain dies and needs a new authorization.")
+			"The refresh chain in state expires at "+date+" unless it is rotated before then. An apply rotates it only "+
+				when+", or when keepers or scopes change. To rotate it now, change a value in keepers and apply. If it is "+
+				"not rotated by "+date+", the chain dies and a person must authorize anew.")
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 func TestRefreshGrant_checkChainLife(t *testing.T) {
 	t.Parallel()
 	deadline := time.Date(2026, 12, 25, 9, 0, 0, 0, time.UTC)
+	accessExpiry := time.Date(2026, 12, 19, 10, 0, 0, 0, time.UTC)
 	tests := []struct {
 		name        string
 		expiresAt   timetypes.RFC3339
@@ -34,7 +35,8 @@ func TestRefreshGrant_checkChainLife(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			var diags diag.Diagnostics
-			checkChainLife(&refreshGrantModel{RefreshTokenExpiresAt: tc.expiresAt}, tc.now, &diags)
+			checkChainLife(&refreshGrantModel{RefreshTokenExpiresAt: tc.expiresAt, ExpiresAt: timetypes.NewRFC3339TimeValue(accessExpiry)},
+				tc.now, &diags)
 			if got := diags.HasError(); got != tc.wantError {
 				t.Errorf("error: got %t; want %t (%v)", got, tc.wantError, diags)
 			}
@@ -51,6 +53,16 @@ func TestRefreshGrant_checkChainLife(t *testing.T) {
 				}
 				if !strings.Contains(d.Detail(), deadline.Format(time.RFC3339)) {
 					t.Errorf("detail: got %q; want the deadline %s", d.Detail(), deadline.Format(time.RFC3339))
+				}
+				if d.Severity() == diag.SeverityWarning {
+					// The remedy the right way round: an apply rotates once less than rotate_before is left, and
+					// keepers force a rotation at once.
+					for _, want := range []string{"less than rotate_before left", "change a value in keepers and apply",
+						"access token in state expires at " + accessExpiry.Format(time.RFC3339)} {
+						if !strings.Contains(d.Detail(), want) {
+							t.Errorf("warning detail: got %q; want it to say %q", d.Detail(), want)
+						}
+					}
 				}
 			}
 		})
