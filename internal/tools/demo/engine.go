@@ -46,6 +46,8 @@ type engine struct {
 	// that holds one is printed redacted and fails the demo.
 	secrets func() []string
 	leaked  bool
+	// overrides keeps the dev_overrides warning to its first appearance.
+	overrides overrideWarning
 }
 
 // result is how an engine command ended.
@@ -107,8 +109,43 @@ func (e *engine) exec(ctx context.Context, vars map[string]string, stdout, stder
 
 func (e *engine) emit(line string) string {
 	line = e.redact(line)
-	e.ui.engineLine(line)
+	if e.overrides.show(line) {
+		e.ui.engineLine(line)
+	}
 	return line
+}
+
+// overrideHeader opens the warning both engines print at every command while a CLI configuration's dev_overrides are
+// in effect.
+const overrideHeader = "Warning: Provider development overrides are in effect"
+
+// overrideWarning hides that warning after its first appearance: the demo runs a dozen engine commands, and once is
+// enough to say that the provider is a local build. The warning is a paragraph block: its heading, then three blank
+// lines in all (after the heading, after the list of overrides, after the closing paragraph).
+type overrideWarning struct {
+	seen     bool
+	skipping bool
+	blanks   int
+}
+
+// show tells whether to print line. A warning whose wording no longer matches is printed every time, never lost.
+func (o *overrideWarning) show(line string) bool {
+	trimmed := strings.TrimSpace(line)
+	switch {
+	case o.skipping:
+		if trimmed == "" {
+			o.blanks++
+			o.skipping = o.blanks < 3
+		}
+		return false
+	case trimmed != overrideHeader:
+		return true
+	case !o.seen:
+		o.seen = true
+		return true
+	}
+	o.skipping, o.blanks = true, 0
+	return false
 }
 
 // redact replaces every known secret in s and remembers that one leaked.

@@ -67,6 +67,53 @@ func TestHCLQuoting(t *testing.T) {
 	}
 }
 
+func TestEngineShowsOverrideWarningOnce(t *testing.T) {
+	t.Parallel()
+	// Two commands' output as `tofu plan -no-color` prints it under dev_overrides.
+	command := []string{
+		"",
+		"Warning: Provider development overrides are in effect",
+		"",
+		"The following provider development overrides are set in the CLI",
+		"configuration:",
+		" - bipsync/bipsync in /tmp/demo/bin",
+		"",
+		"The behavior may therefore not match any released version of the provider and",
+		"applying changes may cause the state to become incompatible with published",
+		"releases.",
+		"",
+		"No changes. Your infrastructure matches the configuration.",
+	}
+	var out bytes.Buffer
+	e := &engine{ui: &ui{w: &out}, secrets: func() []string { return nil }}
+	var captured []string
+	for range 2 {
+		for _, line := range command {
+			captured = append(captured, e.emit(line))
+		}
+	}
+	printed := out.String()
+	for text, want := range map[string]int{
+		"Warning: Provider development overrides are in effect": 1,
+		"bipsync/bipsync in /tmp/demo/bin":                      1,
+		"releases.":                                             1,
+		"No changes.":                                           2,
+	} {
+		if got := strings.Count(printed, text); got != want {
+			t.Errorf("%q printed %d times; want %d\n%s", text, got, want, printed)
+		}
+	}
+	if !slices.Equal(captured, append(command, command...)) {
+		t.Errorf("captured output: got %q; want every line of both commands (the acts read it)", captured)
+	}
+	// Another warning is printed every time.
+	e.emit("Warning: Something else")
+	e.emit("Warning: Something else")
+	if got := strings.Count(out.String(), "Warning: Something else"); got != 2 {
+		t.Errorf("another warning printed %d times; want 2", got)
+	}
+}
+
 func TestTFVars(t *testing.T) {
 	t.Parallel()
 	got := tfVars(map[string]string{"b": "2", "a": "x=y"})

@@ -161,7 +161,7 @@ func setUp(ctx context.Context, ui *ui, engineName string) (d *demo, cleanup fun
 	if err := tfcli.WriteDevOverrides(cliConfig, binDir, nil); err != nil {
 		return nil, cleanup, err
 	}
-	ui.say("CLI configuration %s: dev_overrides serve %s from that build, so every engine command opens with a warning saying so", cliConfig, provideraddr.Source)
+	ui.say("CLI configuration %s: dev_overrides serve %s from that build; the engine warns about that at every command, and the demo shows the warning once", cliConfig, provideraddr.Source)
 	self, err := os.Executable()
 	if err != nil {
 		return nil, cleanup, fmt.Errorf("locate the demo program for the probe: %w", err)
