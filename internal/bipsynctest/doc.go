@@ -167,8 +167,11 @@
 // head from two places at once may get two successes and must then keep exactly one head. Sequential reuse of a
 // consumed token always gets "Token has been revoked".
 //
-// The fake holds one lock over check, revoke and issue, so two simultaneous exchanges of one refresh token give
-// exactly one success and one "Token has been revoked": tests of the fork must make it happen explicitly.
+// By default the fake checks, revokes and issues in one step under its lock, so two simultaneous exchanges of one
+// refresh token give exactly one success and one "Token has been revoked". Options.RevokePause (SetRevokePause, or
+// POST /_fake/revoke-pause) makes it behave like league on such a repository: each exchange waits between its checks
+// and the revocation without holding the lock, so simultaneous exchanges both succeed and fork the chain;
+// Stats.RefreshForked counts those, Stats.RefreshRevoked the exchanges refused as revoked.
 //
 // # What the recording cannot tell
 //
