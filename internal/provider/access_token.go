@@ -48,8 +48,11 @@ const (
 		"Asking for fewer scopes than the chain holds narrows the chain for good: Bipsync narrows the new refresh token too, " +
 		"and only a new authorization can widen it. Asking one chain for different scopes from two places in one run is an error."
 	descMinValidity = "How long the access token must stay valid at least, as a Go duration. A stored token with at least this " +
-		"much life left is handed out again without an exchange; otherwise the chain is exchanged. Defaults to `15m`; must be " +
-		"shorter than the token lifetime (Bipsync issues 1-hour tokens)."
+		"much life left is handed out again without an exchange; otherwise the chain is exchanged. The hand-out is recorded " +
+		"as a promise until the consumer is closed, and an exchange that breaks a promise still running warns. Defaults to " +
+		"`15m`. Must be shorter than the token lifetime (Bipsync issues 1-hour tokens): a token issued with less life than " +
+		"this is handed out once with a warning, and later uses fail before exchanging (each exchange would revoke the token " +
+		"the one before handed out)."
 	descAccessToken = "The access token, for an `Authorization: Bearer` header. Sensitive."
 	descTokenType   = "Token type as Bipsync returned it (`Bearer`)."
 	descExpiresAt   = "When the access token expires (RFC 3339, UTC)."
