@@ -14,8 +14,10 @@ const envStoreHelperDir = "BIPSYNC_TEST_STORE_HELPER_DIR"
 
 var storeKeyPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
-// helperMain runs the store program when the environment asks for it, and reports whether it did.
+// helperMain runs the store program, or a stand-in CLI (see fakeCLIMain), when the environment asks for it, and
+// reports whether it did.
 func helperMain() bool {
+	fakeCLIMain()
 	dir := os.Getenv(envStoreHelperDir)
 	if dir == "" {
 		return false

@@ -7,7 +7,7 @@ terraform {
 }
 
 # The same configuration serves a workstation and CI: the CI job chooses the
-# command store through the environment (see the workflow above), so this
+# command store through the environment (see the workflow), so this
 # block names no store at all.
 provider "bipsync" {
   client = "acme"
