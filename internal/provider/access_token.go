@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"os"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-timetypes/timetypes"
@@ -98,12 +99,10 @@ func fetchAccessToken(ctx context.Context, data *providerData, m *accessTokenMod
 		"expires_at": res.ExpiresAt.UTC().Format(time.RFC3339),
 	})
 	addWarnings(diags, res.Warnings)
-	if req.Grant == tokensource.GrantRefreshToken && data.store.Traits().Local && onCI() {
-		diags.AddWarning(summaryFileStoreOnCI,
-			"The CI environment variable is set and this refresh chain lives in a local file ("+data.store.Describe()+"). A "+
-				"runner that is not kept between jobs loses the rotated chain with it, and the next job would need a new "+
-				"authorization. On CI, use the command backend (token_store { backend = \"command\" }) to keep chains in a "+
-				"secret manager, or keep the chain in a bipsync_refresh_grant with a remote state backend.")
+	if req.Grant == tokensource.GrantRefreshToken && data.store.Traits().Local {
+		if runner, ok := detectThrowAwayRunner(os.Getenv); ok {
+			diags.AddWarning(summaryFileStoreOnCI, fileStoreOnCIDetail(runner, data.store.Describe()))
+		}
 	}
 	resultToAccessTokenModel(ctx, res, data.now(), m, diags)
 	return res.Key

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -163,10 +162,4 @@ func parseCommandEnv(s string) ([]string, error) {
 		return argv, nil
 	}
 	return strings.Fields(s), nil
-}
-
-// onCI tells whether the process runs on a CI runner, by the convention most CI systems follow.
-func onCI() bool {
-	v := strings.ToLower(strings.TrimSpace(os.Getenv("CI")))
-	return v != "" && v != "false" && v != "0"
 }
