@@ -855,3 +855,22 @@ func TestAccExamples_storeHelperVault(t *testing.T) {
 		t.Errorf("calls: got %v; want kv put", calls)
 	}
 }
+
+// TestExamples_storeHelperAWS_prefixFromEnvironment: the AWS helper's BIPSYNC_STORE_PREFIX, which earlier versions of
+// the guide documented, reaches it through the command store (the helpers' own BIPSYNC_STORE_* namespace is not
+// scrubbed with the provider's secrets), so an existing set-up finds its secrets under the same names.
+func TestExamples_storeHelperAWS_prefixFromEnvironment(t *testing.T) { // not parallel: it sets the environment
+	h := newStoreHelper(t, "aws")
+	st, err := tokenstore.NewCommand(tokenstore.CommandConfig{Argv: h.argv(nil), LockDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("BIPSYNC_STORE_PREFIX", "team-a/bipsync/")
+	rec := &tokenstore.Record{RefreshToken: "def50200aa", ID: tokenstore.NewRecordID()}
+	if err := saveUnderLock(t, st, rec, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := fakeAWSCurrent(h.cli.dir, "team-a/bipsync/"+string(helperChainKey())); err != nil || !ok {
+		t.Fatalf("secret under the prefix from BIPSYNC_STORE_PREFIX: got (found %t, %v); want it there", ok, err)
+	}
+}

@@ -216,23 +216,38 @@ func (s *commandStore) putEnvelope(ctx context.Context, key Key, data []byte, ne
 
 // helperEnv is the environment a helper runs with: the provider's, minus what carries the provider's secrets, plus
 // the operation's variables. Kept: everything a secret manager's CLI needs (its credentials such as AWS_* or VAULT_*,
-// HOME, PATH, proxies, CA bundles). Removed: BIPSYNC_* (the provider's settings, among them the client secret and the
-// seed), TF_VAR_* (input variables, which may carry the seed), TF_CLI_ARGS* (which may carry -var values) and
-// TF_TOKEN_* (the engine's registry credentials). The seed is the key of the envelopes the helper stores, so a helper
-// that could read it could read the records.
+// HOME, PATH, proxies, CA bundles), and BIPSYNC_STORE_* (the helpers' own namespace, for their settings; the
+// protocol's variables in it are the provider's to set). Removed: every other BIPSYNC_* (the provider's settings,
+// among them the client secret and the seed), TF_VAR_* (input variables, which may carry the seed), TF_CLI_ARGS*
+// (which may carry -var values) and TF_TOKEN_* (the engine's registry credentials). The seed is the key of the
+// envelopes the helper stores, so a helper that could read it could read the records.
 func helperEnv(environ []string, op string, extra []string) []string {
 	out := make([]string, 0, len(environ)+len(extra)+2)
 	for _, kv := range environ {
 		name, _, _ := strings.Cut(kv, "=")
 		upper := strings.ToUpper(name) // Windows names are case-insensitive
-		if strings.HasPrefix(upper, "BIPSYNC_") || strings.HasPrefix(upper, "TF_VAR_") ||
-			strings.HasPrefix(upper, "TF_CLI_ARGS") || strings.HasPrefix(upper, "TF_TOKEN_") {
+		switch {
+		case strings.HasPrefix(upper, "BIPSYNC_STORE_"):
+			if protocolVariable(upper) {
+				continue // set below, never inherited
+			}
+		case strings.HasPrefix(upper, "BIPSYNC_"), strings.HasPrefix(upper, "TF_VAR_"),
+			strings.HasPrefix(upper, "TF_CLI_ARGS"), strings.HasPrefix(upper, "TF_TOKEN_"):
 			continue
 		}
 		out = append(out, kv)
 	}
 	out = append(out, EnvStoreOperation+"="+op)
 	return append(out, extra...)
+}
+
+// protocolVariable tells whether name is one of the variables the provider sets for a helper.
+func protocolVariable(name string) bool {
+	switch name {
+	case EnvStoreOperation, EnvStoreReplaces, EnvStoreRevision, EnvStoreProtocol:
+		return true
+	}
+	return false
 }
 
 // run runs the helper once. Errors name the program, the operation, the exit status and the head of

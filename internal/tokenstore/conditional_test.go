@@ -262,16 +262,16 @@ func TestCommandStore_HelperEnvironment(t *testing.T) {
 		"PATH=/usr/bin", "HOME=/home/ci", "AWS_PROFILE=ci", "VAULT_TOKEN=s.vault", "HTTPS_PROXY=http://proxy:3128",
 		"BIPSYNC_CLIENT_SECRET=" + testAccessToken, "BIPSYNC_REFRESH_TOKEN=" + testSeed, "bipsync_client_secret=lower",
 		"TF_VAR_bipsync_refresh_token=" + testRefreshToken, "TF_CLI_ARGS_apply=-var=x=" + testSeed, "TF_TOKEN_app_terraform_io=tfe",
-		"TF_LOG=DEBUG",
+		"TF_LOG=DEBUG", "BIPSYNC_STORE_PREFIX=team-a/", "BIPSYNC_STORE_REPLACES=7.stale", "bipsync_store_operation=put",
 	}
 	got := helperEnv(environ, "put", []string{EnvStoreReplaces + "=none"})
 	joined := strings.Join(got, "\n")
-	for _, keep := range []string{"PATH=/usr/bin", "HOME=/home/ci", "AWS_PROFILE=ci", "VAULT_TOKEN=s.vault", "HTTPS_PROXY=http://proxy:3128", "TF_LOG=DEBUG", EnvStoreOperation + "=put", EnvStoreReplaces + "=none"} {
+	for _, keep := range []string{"PATH=/usr/bin", "HOME=/home/ci", "AWS_PROFILE=ci", "VAULT_TOKEN=s.vault", "HTTPS_PROXY=http://proxy:3128", "TF_LOG=DEBUG", "BIPSYNC_STORE_PREFIX=team-a/", EnvStoreOperation + "=put", EnvStoreReplaces + "=none"} {
 		if !strings.Contains(joined, keep) {
 			t.Errorf("got environment %q; want %q kept", got, keep)
 		}
 	}
-	for _, drop := range []string{"BIPSYNC_CLIENT_SECRET", "BIPSYNC_REFRESH_TOKEN", "bipsync_client_secret", "TF_VAR_", "TF_CLI_ARGS", "TF_TOKEN_"} {
+	for _, drop := range []string{"BIPSYNC_CLIENT_SECRET", "BIPSYNC_REFRESH_TOKEN", "bipsync_client_secret", "TF_VAR_", "TF_CLI_ARGS", "TF_TOKEN_", "7.stale", "bipsync_store_operation"} {
 		if strings.Contains(joined, drop) {
 			t.Errorf("got environment %q; want %s removed", got, drop)
 		}

@@ -7,9 +7,10 @@
 #   bipsync-store-aws.sh [--prefix=PREFIX] put KEY   store the record read from standard input
 #
 # KEY is 64 hex characters that name the chain and reveal nothing about it;
-# the secret is PREFIX followed by KEY (PREFIX defaults to
-# terraform-provider-bipsync/). Options go in token_store.command as fixed
-# arguments: the provider runs its helper without any BIPSYNC_* variable.
+# the secret is PREFIX followed by KEY (PREFIX comes from --prefix=, a fixed
+# argument in token_store.command, or else from BIPSYNC_STORE_PREFIX, and
+# defaults to terraform-provider-bipsync/). The provider runs its helper
+# without any BIPSYNC_* variable but the helpers' own BIPSYNC_STORE_*.
 # Records arrive encrypted with a key derived from the chain's seed, so the
 # secrets hold no token in clear. The job's AWS credentials need
 # secretsmanager:GetSecretValue, PutSecretValue, CreateSecret and
@@ -63,7 +64,7 @@ usage() {
 	exit 2
 }
 
-prefix=terraform-provider-bipsync/
+prefix=${BIPSYNC_STORE_PREFIX:-terraform-provider-bipsync/}
 while [ $# -gt 0 ]; do
 	case $1 in
 	--prefix=*) prefix=${1#--prefix=} ;;
