@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
+	"github.com/bipsync/terraform-provider-bipsync/internal/settings"
 	"github.com/bipsync/terraform-provider-bipsync/internal/tokensource"
 	"github.com/bipsync/terraform-provider-bipsync/internal/tokenstore"
 )
@@ -67,13 +68,13 @@ func grantTypeValidators() []validator.String {
 }
 
 func minValidityValidators() []validator.String {
-	return []validator.String{checkString("a duration that is not negative", validateNonNegativeDuration)}
+	return []validator.String{checkString("a duration that is not negative", settings.ValidateNonNegativeDuration)}
 }
 
 func scopesValidators() []validator.Set {
 	return []validator.Set{
 		setvalidator.SizeAtLeast(1),
-		setvalidator.ValueStringsAre(checkString("a single OAuth scope", validateScope)),
+		setvalidator.ValueStringsAre(checkString("a single OAuth scope", settings.ValidateScope)),
 	}
 }
 
@@ -126,7 +127,7 @@ func accessTokenRequest(ctx context.Context, m *accessTokenModel, data *provider
 	case tokensource.GrantRefreshToken:
 		seed := m.RefreshToken.ValueString()
 		if m.RefreshToken.IsNull() {
-			seed, _ = lookupEnv(envRefreshToken)
+			seed, _ = settings.Lookup(settings.EnvRefreshToken)
 		}
 		if seed == "" {
 			diags.AddAttributeError(path.Root("refresh_token"), summaryMissingRefreshToken,

@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -24,6 +23,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/bipsync/terraform-provider-bipsync/internal/bipsync"
+	"github.com/bipsync/terraform-provider-bipsync/internal/settings"
 	"github.com/bipsync/terraform-provider-bipsync/internal/tokensource"
 	"github.com/bipsync/terraform-provider-bipsync/internal/tokenstore"
 )
@@ -115,7 +115,7 @@ func (p *bipsyncProvider) Schema(_ context.Context, _ provider.SchemaRequest, re
 					"`base_url`; one of the two is required. Falls back to the `BIPSYNC_CLIENT` environment variable.",
 				Validators: []validator.String{
 					stringvalidator.ConflictsWith(path.MatchRoot("base_url")),
-					checkString("a Bipsync tenant slug", validateTenant),
+					checkString("a Bipsync tenant slug", settings.ValidateTenant),
 				},
 			},
 			"base_url": schema.StringAttribute{
@@ -125,14 +125,14 @@ func (p *bipsyncProvider) Schema(_ context.Context, _ provider.SchemaRequest, re
 					"host is a loopback address; user information, an IPv6 zone, a query or a fragment are refused. " +
 					"Conflicts with `client`. Falls back to the `BIPSYNC_BASE_URL` environment variable.",
 				Validators: []validator.String{
-					checkString("an https URL", func(s string) error { _, err := normalizeBaseURL(s); return err }),
+					checkString("an https URL", func(s string) error { _, err := settings.NormalizeBaseURL(s); return err }),
 				},
 			},
 			"client_id": schema.StringAttribute{
 				Optional: true,
 				MarkdownDescription: "Client ID of the Bipsync OAuth application. Required; falls back to the `BIPSYNC_CLIENT_ID` " +
 					"environment variable.",
-				Validators: []validator.String{checkString("a client ID", validateClientID)},
+				Validators: []validator.String{checkString("a client ID", settings.ValidateClientID)},
 			},
 			"client_secret": schema.StringAttribute{
 				Optional:  true,
@@ -236,7 +236,7 @@ func (p *bipsyncProvider) ValidateConfig(ctx context.Context, req provider.Valid
 	}
 	wait, diags := m.TokenStore.AdoptWait.ValueGoDuration()
 	resp.Diagnostics.Append(diags...)
-	timeout := defaultRequestTimeout
+	timeout := settings.DefaultRequestTimeout
 	if !m.RequestTimeout.IsNull() {
 		t, diags := m.RequestTimeout.ValueGoDuration()
 		resp.Diagnostics.Append(diags...)
@@ -351,10 +351,4 @@ func (p *bipsyncProvider) EphemeralResources(_ context.Context) []func() ephemer
 
 func (p *bipsyncProvider) DataSources(_ context.Context) []func() datasource.DataSource {
 	return []func() datasource.DataSource{NewAccessTokenDataSource}
-}
-
-// lookupEnv returns a non-empty environment variable.
-func lookupEnv(name string) (string, bool) {
-	v, ok := os.LookupEnv(name)
-	return v, ok && v != ""
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/bipsync/terraform-provider-bipsync/internal/settings"
 	"github.com/bipsync/terraform-provider-bipsync/internal/tfcli"
 )
 
@@ -64,8 +65,9 @@ func TestMain(m *testing.M) {
 	os.Setenv("CHECKPOINT_DISABLE", "1")
 	configureEngine(dir)                                     // before XDG_CACHE_HOME moves: the engine cache is the user's
 	os.Setenv("XDG_CACHE_HOME", filepath.Join(dir, "cache")) // the file store's default directory lives here in tests
-	for _, v := range []string{envClient, envBaseURL, envClientID, envClientSecret, envRequestTimeout, envRequestEncoding,
-		envRefreshTokenLifetime, envTokenStore, envTokenStorePath, envTokenStoreCommand, envRefreshToken} {
+	for _, v := range []string{settings.EnvClient, settings.EnvBaseURL, settings.EnvClientID, settings.EnvClientSecret,
+		settings.EnvRequestTimeout, settings.EnvRequestEncoding, settings.EnvRefreshTokenLifetime, settings.EnvTokenStore,
+		settings.EnvTokenStorePath, settings.EnvTokenStoreCommand, settings.EnvRefreshToken} {
 		if val, ok := os.LookupEnv(v); ok {
 			userEnv[v] = val
 		}

@@ -24,6 +24,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
+	"github.com/bipsync/terraform-provider-bipsync/internal/settings"
 	"github.com/bipsync/terraform-provider-bipsync/internal/tokenstore"
 )
 
@@ -130,7 +131,7 @@ func (r *refreshGrantResource) Schema(_ context.Context, _ resource.SchemaReques
 				Computed:   true,
 				CustomType: timetypes.GoDurationType{},
 				Default:    stringdefault.StaticString(defaultRotateBefore),
-				Validators: []validator.String{checkString("a duration that is not negative", validateNonNegativeDuration)},
+				Validators: []validator.String{checkString("a duration that is not negative", settings.ValidateNonNegativeDuration)},
 				MarkdownDescription: "Rotation window, as a Go duration: a plan made when the access token has less than this " +
 					"left plans a rotation. Defaults to `15m`, the same margin `bipsync_access_token` keeps by default, so a " +
 					"resource fed from `access_token` gets a token with at least 15 minutes left. With Bipsync's 1-hour tokens " +

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/bipsync/terraform-provider-bipsync/internal/bipsync"
+	"github.com/bipsync/terraform-provider-bipsync/internal/settings"
 	"github.com/bipsync/terraform-provider-bipsync/internal/tokensource"
 	"github.com/bipsync/terraform-provider-bipsync/internal/tokenstore"
 )
@@ -53,7 +54,7 @@ func (s setting) get(diags *diag.Diagnostics) (value, source string) {
 	if !s.value.IsNull() {
 		return s.value.ValueString(), s.path.String()
 	}
-	if v, ok := lookupEnv(s.env); ok {
+	if v, ok := settings.Lookup(s.env); ok {
 		return v, "the " + s.env + " environment variable"
 	}
 	return "", ""
@@ -80,8 +81,8 @@ func durationSetting(p string, v timetypes.GoDuration, env, unknownSummary, inva
 func resolveConfig(m *providerModel, diags *diag.Diagnostics) resolvedConfig {
 	var cfg resolvedConfig
 
-	tenantSet := setting{path.Root("client"), m.Client, envClient, summaryUnknownTenant, summaryInvalidTenant}
-	baseSet := setting{path.Root("base_url"), m.BaseURL, envBaseURL, summaryUnknownBaseURL, summaryInvalidBaseURL}
+	tenantSet := setting{path.Root("client"), m.Client, settings.EnvClient, summaryUnknownTenant, summaryInvalidTenant}
+	baseSet := setting{path.Root("base_url"), m.BaseURL, settings.EnvBaseURL, summaryUnknownBaseURL, summaryInvalidBaseURL}
 	tenant, tenantSrc := tenantSet.get(diags)
 	base, baseSrc := baseSet.get(diags)
 	switch {
@@ -90,12 +91,12 @@ func resolveConfig(m *providerModel, diags *diag.Diagnostics) resolvedConfig {
 			fmt.Sprintf("Both a tenant (from %s) and a base URL (from %s) are set. Set only one: client for "+
 				"https://{client}-api.bipsync.com, or base_url for any other endpoint.", tenantSrc, baseSrc))
 	case tenant != "":
-		if err := validateTenant(tenant); err != nil {
+		if err := settings.ValidateTenant(tenant); err != nil {
 			tenantSet.invalid(diags, tenantSrc, err)
 		}
-		cfg.baseURL = baseURLFromTenant(tenant)
+		cfg.baseURL = settings.BaseURLFromTenant(tenant)
 	case base != "":
-		u, err := normalizeBaseURL(base)
+		u, err := settings.NormalizeBaseURL(base)
 		if err != nil {
 			baseSet.invalid(diags, baseSrc, err)
 		}
@@ -106,28 +107,28 @@ func resolveConfig(m *providerModel, diags *diag.Diagnostics) resolvedConfig {
 				"proxy or test server, in the provider block or with the BIPSYNC_CLIENT or BIPSYNC_BASE_URL environment variable.")
 	}
 
-	idSet := setting{path.Root("client_id"), m.ClientID, envClientID, summaryUnknownClientID, summaryInvalidClientID}
+	idSet := setting{path.Root("client_id"), m.ClientID, settings.EnvClientID, summaryUnknownClientID, summaryInvalidClientID}
 	id, idSrc := idSet.get(diags)
 	if id == "" && idSrc == "" {
 		diags.AddAttributeError(path.Root("client_id"), summaryMissingClientID,
 			"Set client_id in the provider block or the BIPSYNC_CLIENT_ID environment variable to the client ID of the "+
 				"Bipsync OAuth application.")
-	} else if err := validateClientID(id); err != nil {
+	} else if err := settings.ValidateClientID(id); err != nil {
 		idSet.invalid(diags, idSrc, err)
 	}
 	cfg.clientID = id
 
-	cfg.clientSecret, _ = setting{path.Root("client_secret"), m.ClientSecret, envClientSecret, summaryUnknownClientSecret, ""}.get(diags)
+	cfg.clientSecret, _ = setting{path.Root("client_secret"), m.ClientSecret, settings.EnvClientSecret, summaryUnknownClientSecret, ""}.get(diags)
 
-	cfg.requestTimeout = resolveDuration(diags, durationSetting("request_timeout", m.RequestTimeout, envRequestTimeout,
+	cfg.requestTimeout = resolveDuration(diags, durationSetting("request_timeout", m.RequestTimeout, settings.EnvRequestTimeout,
 		summaryUnknownRequestTimeout, summaryInvalidRequestTimeout),
-		defaultRequestTimeout, time.Second, maxRequestTimeout)
+		settings.DefaultRequestTimeout, time.Second, settings.MaxRequestTimeout)
 	cfg.refreshTokenLifetime = resolveDuration(diags,
-		durationSetting("refresh_token_lifetime", m.RefreshTokenLifetime, envRefreshTokenLifetime,
+		durationSetting("refresh_token_lifetime", m.RefreshTokenLifetime, settings.EnvRefreshTokenLifetime,
 			summaryUnknownRefreshLifetime, summaryInvalidRefreshLifetime),
-		tokensource.DefaultRefreshTokenLifetime, minRefreshLifetime, maxRefreshLifetime)
+		tokensource.DefaultRefreshTokenLifetime, settings.MinRefreshLifetime, settings.MaxRefreshLifetime)
 
-	encSet := setting{path.Root("request_encoding"), m.RequestEncoding, envRequestEncoding,
+	encSet := setting{path.Root("request_encoding"), m.RequestEncoding, settings.EnvRequestEncoding,
 		summaryUnknownRequestEncoding, summaryInvalidRequestEncoding}
 	switch enc, src := encSet.get(diags); enc {
 	case "", "form":
@@ -147,7 +148,7 @@ func resolveDuration(diags *diag.Diagnostics, s setting, def, lo, hi time.Durati
 	if v == "" {
 		return def
 	}
-	d, err := parseDurationIn(v, lo, hi)
+	d, err := settings.ParseDurationIn(v, lo, hi)
 	if err != nil {
 		s.invalid(diags, src, err)
 		return def
@@ -162,7 +163,7 @@ func resolveStore(m *tokenStoreModel, diags *diag.Diagnostics, cfg *resolvedConf
 	}
 	storeAttr := func(name string) path.Path { return path.Root("token_store").AtName(name) }
 
-	protoSet := setting{storeAttr("command_protocol"), m.CommandProtocol, envTokenStoreProtocol,
+	protoSet := setting{storeAttr("command_protocol"), m.CommandProtocol, settings.EnvTokenStoreProtocol,
 		summaryUnknownStoreSetting, summaryInvalidStoreSetting}
 	switch proto, src := protoSet.get(diags); proto {
 	case "", "1":
@@ -175,10 +176,10 @@ func resolveStore(m *tokenStoreModel, diags *diag.Diagnostics, cfg *resolvedConf
 
 	// A wait shorter than one attempt at the token endpoint cannot hold: the other runner's exchange alone may take
 	// that long, and this run would report a dead chain while the other still waits for its answer.
-	waitSet := durationSetting("adopt_wait", m.AdoptWait, envTokenStoreAdoptWait, summaryUnknownStoreSetting, summaryInvalidStoreSetting)
+	waitSet := durationSetting("adopt_wait", m.AdoptWait, settings.EnvTokenStoreAdoptWait, summaryUnknownStoreSetting, summaryInvalidStoreSetting)
 	waitSet.path = storeAttr("adopt_wait")
-	cfg.adoptWait = resolveDuration(diags, waitSet, 3*cfg.requestTimeout, max(cfg.requestTimeout, time.Second), maxAdoptWait)
-	backendSet := setting{path.Root("token_store").AtName("backend"), m.Backend, envTokenStore,
+	cfg.adoptWait = resolveDuration(diags, waitSet, 3*cfg.requestTimeout, max(cfg.requestTimeout, time.Second), settings.MaxAdoptWait)
+	backendSet := setting{path.Root("token_store").AtName("backend"), m.Backend, settings.EnvTokenStore,
 		summaryUnknownStoreSetting, summaryInvalidStoreSetting}
 	backend, backendSrc := backendSet.get(diags)
 	switch backend {
@@ -191,7 +192,7 @@ func resolveStore(m *tokenStoreModel, diags *diag.Diagnostics, cfg *resolvedConf
 	}
 	cfg.storeBackend = backend
 
-	pathSet := setting{path.Root("token_store").AtName("path"), m.Path, envTokenStorePath,
+	pathSet := setting{path.Root("token_store").AtName("path"), m.Path, settings.EnvTokenStorePath,
 		summaryUnknownStoreSetting, summaryInvalidStoreSetting}
 	cfg.storePath, _ = pathSet.get(diags)
 
@@ -200,12 +201,12 @@ func resolveStore(m *tokenStoreModel, diags *diag.Diagnostics, cfg *resolvedConf
 	case m.Command.IsUnknown():
 		diags.AddAttributeError(cmdPath, summaryUnknownStoreSetting,
 			"token_store.command is unknown until apply. Set it to a value known at plan time, or use the "+
-				envTokenStoreCommand+" environment variable.")
+				settings.EnvTokenStoreCommand+" environment variable.")
 	case !m.Command.IsNull():
 		diags.Append(m.Command.ElementsAs(context.Background(), &cfg.storeCommand, false)...)
 	default:
-		if v, ok := lookupEnv(envTokenStoreCommand); ok {
-			argv, err := parseCommandEnv(v)
+		if v, ok := settings.Lookup(settings.EnvTokenStoreCommand); ok {
+			argv, err := settings.ParseCommandEnv(v)
 			if err != nil {
 				diags.AddAttributeError(cmdPath, summaryInvalidStoreSetting, err.Error())
 			}
@@ -214,7 +215,7 @@ func resolveStore(m *tokenStoreModel, diags *diag.Diagnostics, cfg *resolvedConf
 	}
 	if backend == "command" && len(cfg.storeCommand) == 0 && !diags.HasError() {
 		diags.AddAttributeError(cmdPath, summaryMissingStoreCommand,
-			"The command backend needs token_store.command (or the "+envTokenStoreCommand+" environment variable): the "+
+			"The command backend needs token_store.command (or the "+settings.EnvTokenStoreCommand+" environment variable): the "+
 				"program that keeps records, run as `command... get KEY` and `command... put KEY`.")
 	}
 }

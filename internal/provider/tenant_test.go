@@ -14,6 +14,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+
+	"github.com/bipsync/terraform-provider-bipsync/internal/settings"
 )
 
 // Variables of the tests against a real Bipsync tenant. The endpoint and client come from the provider's own
@@ -32,17 +34,17 @@ func TestAccTenant_ephemeralAccessToken(t *testing.T) {
 		t.Setenv(k, v)
 	}
 	missing := []string{}
-	for _, v := range []string{envClientID, envTestRefreshToken, envTestStorePath} {
+	for _, v := range []string{settings.EnvClientID, envTestRefreshToken, envTestStorePath} {
 		if os.Getenv(v) == "" {
 			missing = append(missing, v)
 		}
 	}
-	if os.Getenv(envClient) == "" && os.Getenv(envBaseURL) == "" {
-		missing = append(missing, envClient+" or "+envBaseURL)
+	if os.Getenv(settings.EnvClient) == "" && os.Getenv(settings.EnvBaseURL) == "" {
+		missing = append(missing, settings.EnvClient+" or "+settings.EnvBaseURL)
 	}
 	if os.Getenv("TF_ACC") == "" || len(missing) > 0 {
-		t.Skipf("tests against a real Bipsync tenant need TF_ACC=1 and %v (missing: %v)", []string{envClient, envClientID,
-			envClientSecret + " (confidential clients)", envTestRefreshToken, envTestStorePath}, missing)
+		t.Skipf("tests against a real Bipsync tenant need TF_ACC=1 and %v (missing: %v)", []string{settings.EnvClient, settings.EnvClientID,
+			settings.EnvClientSecret + " (confidential clients)", envTestRefreshToken, envTestStorePath}, missing)
 	}
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: map[string]func() (tfprotov6.ProviderServer, error){

@@ -1,4 +1,11 @@
-package provider
+// Package settings holds the configuration rules that the provider and the provider binary's subcommands share: the
+// BIPSYNC_* environment variable names, the checks of a tenant slug, a base URL, a client ID and a scope, the parsing
+// of a token store command from the environment, and the "flag, else environment" resolution a command line needs.
+//
+// It uses the standard library only, so a subcommand can apply exactly the rules the provider applies without
+// linking the Terraform plugin framework. The provider wraps these checks in its schema validators (configuration
+// values) and applies them again in Configure (environment values, which no validator sees).
+package settings
 
 import (
 	"encoding/json"
@@ -6,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -13,30 +21,30 @@ import (
 	"time"
 )
 
-// Environment variables the provider configuration falls back to.
+// Environment variables the provider configuration and the subcommands fall back to.
 const (
-	envClient               = "BIPSYNC_CLIENT"
-	envBaseURL              = "BIPSYNC_BASE_URL"
-	envClientID             = "BIPSYNC_CLIENT_ID"
-	envClientSecret         = "BIPSYNC_CLIENT_SECRET"
-	envRequestTimeout       = "BIPSYNC_REQUEST_TIMEOUT"
-	envRequestEncoding      = "BIPSYNC_REQUEST_ENCODING"
-	envRefreshTokenLifetime = "BIPSYNC_REFRESH_TOKEN_LIFETIME"
-	envTokenStore           = "BIPSYNC_TOKEN_STORE"
-	envTokenStorePath       = "BIPSYNC_TOKEN_STORE_PATH"
-	envTokenStoreCommand    = "BIPSYNC_TOKEN_STORE_COMMAND"
-	envTokenStoreProtocol   = "BIPSYNC_TOKEN_STORE_COMMAND_PROTOCOL"
-	envTokenStoreAdoptWait  = "BIPSYNC_TOKEN_STORE_ADOPT_WAIT"
-	envRefreshToken         = "BIPSYNC_REFRESH_TOKEN"
+	EnvClient               = "BIPSYNC_CLIENT"
+	EnvBaseURL              = "BIPSYNC_BASE_URL"
+	EnvClientID             = "BIPSYNC_CLIENT_ID"
+	EnvClientSecret         = "BIPSYNC_CLIENT_SECRET"
+	EnvRequestTimeout       = "BIPSYNC_REQUEST_TIMEOUT"
+	EnvRequestEncoding      = "BIPSYNC_REQUEST_ENCODING"
+	EnvRefreshTokenLifetime = "BIPSYNC_REFRESH_TOKEN_LIFETIME"
+	EnvTokenStore           = "BIPSYNC_TOKEN_STORE"
+	EnvTokenStorePath       = "BIPSYNC_TOKEN_STORE_PATH"
+	EnvTokenStoreCommand    = "BIPSYNC_TOKEN_STORE_COMMAND"
+	EnvTokenStoreProtocol   = "BIPSYNC_TOKEN_STORE_COMMAND_PROTOCOL"
+	EnvTokenStoreAdoptWait  = "BIPSYNC_TOKEN_STORE_ADOPT_WAIT"
+	EnvRefreshToken         = "BIPSYNC_REFRESH_TOKEN"
 )
 
-// Defaults of the provider configuration.
+// Defaults and bounds of the configuration.
 const (
-	defaultRequestTimeout = 30 * time.Second
-	maxRequestTimeout     = 10 * time.Minute
-	maxAdoptWait          = 30 * time.Minute
-	minRefreshLifetime    = time.Hour
-	maxRefreshLifetime    = 366 * 24 * time.Hour
+	DefaultRequestTimeout = 30 * time.Second
+	MaxRequestTimeout     = 10 * time.Minute
+	MaxAdoptWait          = 30 * time.Minute
+	MinRefreshLifetime    = time.Hour
+	MaxRefreshLifetime    = 366 * 24 * time.Hour
 )
 
 // A Bipsync tenant slug becomes the first label of https://{client}-api.bipsync.com, so it must be a DNS label that
@@ -46,7 +54,8 @@ var tenantPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,57}[a-z0-9])?$`)
 // scopePattern is one OAuth scope token (RFC 6749 §3.3: printable ASCII but space, quote and backslash).
 var scopePattern = regexp.MustCompile(`^[\x21\x23-\x5B\x5D-\x7E]+$`)
 
-func validateTenant(s string) error {
+// ValidateTenant checks a tenant slug.
+func ValidateTenant(s string) error {
 	if !tenantPattern.MatchString(s) {
 		return fmt.Errorf("%q is not a Bipsync tenant slug: use the lower-case name in https://{client}-api.bipsync.com "+
 			"(letters, digits and inner hyphens, at most 59 characters), or set base_url instead", s)
@@ -54,14 +63,14 @@ func validateTenant(s string) error {
 	return nil
 }
 
-// baseURLFromTenant returns the API base URL of a tenant.
-func baseURLFromTenant(tenant string) string {
+// BaseURLFromTenant returns the API base URL of a tenant.
+func BaseURLFromTenant(tenant string) string {
 	return "https://" + tenant + "-api.bipsync.com"
 }
 
-// normalizeBaseURL checks a base URL and returns it without a trailing slash. https is required except for loopback
+// NormalizeBaseURL checks a base URL and returns it without a trailing slash. https is required except for loopback
 // hosts (local fakes and proxies), because the token request carries the refresh token and the client secret.
-func normalizeBaseURL(s string) (string, error) {
+func NormalizeBaseURL(s string) (string, error) {
 	u, err := url.Parse(s)
 	if err != nil || u.Scheme == "" || u.Hostname() == "" {
 		// The value is not repeated: a URL that does not parse may still carry a password.
@@ -79,7 +88,7 @@ func normalizeBaseURL(s string) (string, error) {
 		return "", errors.New("the URL has a fragment (#...): remove it")
 	case u.Scheme == "https":
 	case u.Scheme == "http":
-		if !isLoopbackHost(u.Hostname()) {
+		if !IsLoopbackHost(u.Hostname()) {
 			return "", fmt.Errorf("plain http is only allowed for loopback hosts; use https://%s", u.Host)
 		}
 	default:
@@ -98,7 +107,8 @@ func normalizeBaseURL(s string) (string, error) {
 	return out, nil
 }
 
-func isLoopbackHost(host string) bool {
+// IsLoopbackHost tells whether host is localhost or a loopback address.
+func IsLoopbackHost(host string) bool {
 	if strings.EqualFold(host, "localhost") {
 		return true
 	}
@@ -106,7 +116,8 @@ func isLoopbackHost(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func validateClientID(s string) error {
+// ValidateClientID checks an OAuth client ID.
+func ValidateClientID(s string) error {
 	if s == "" {
 		return errors.New("client_id is empty")
 	}
@@ -116,7 +127,8 @@ func validateClientID(s string) error {
 	return nil
 }
 
-func parseDurationIn(s string, lo, hi time.Duration) (time.Duration, error) {
+// ParseDurationIn parses a Go duration and checks that it lies in [lo, hi].
+func ParseDurationIn(s string, lo, hi time.Duration) (time.Duration, error) {
 	d, err := time.ParseDuration(s)
 	if err != nil {
 		return 0, fmt.Errorf("%q is not a duration: use a Go duration such as \"30s\", \"5m\" or \"1h30m\"", s)
@@ -127,8 +139,8 @@ func parseDurationIn(s string, lo, hi time.Duration) (time.Duration, error) {
 	return d, nil
 }
 
-// validateNonNegativeDuration checks a Go duration that may be zero but not negative.
-func validateNonNegativeDuration(s string) error {
+// ValidateNonNegativeDuration checks a Go duration that may be zero but not negative.
+func ValidateNonNegativeDuration(s string) error {
 	d, err := time.ParseDuration(s)
 	if err != nil {
 		return fmt.Errorf("%q is not a duration: use a Go duration such as \"15m\"", s)
@@ -139,7 +151,8 @@ func validateNonNegativeDuration(s string) error {
 	return nil
 }
 
-func validateScope(s string) error {
+// ValidateScope checks one OAuth scope.
+func ValidateScope(s string) error {
 	if !scopePattern.MatchString(s) {
 		return fmt.Errorf("%q is not a single OAuth scope: give each scope as its own list element, without spaces, "+
 			"quotes or backslashes", s)
@@ -147,19 +160,26 @@ func validateScope(s string) error {
 	return nil
 }
 
-// parseCommandEnv reads a token store command from the environment: a JSON array of strings, or words separated by
+// ParseCommandEnv reads a token store command from the environment: a JSON array of strings, or words separated by
 // white space.
-func parseCommandEnv(s string) ([]string, error) {
+func ParseCommandEnv(s string) ([]string, error) {
 	s = strings.TrimSpace(s)
 	if strings.HasPrefix(s, "[") {
 		var argv []string
 		if err := json.Unmarshal([]byte(s), &argv); err != nil {
-			return nil, fmt.Errorf("%s is not a JSON array of strings: %w", envTokenStoreCommand, err)
+			return nil, fmt.Errorf("%s is not a JSON array of strings: %w", EnvTokenStoreCommand, err)
 		}
 		if slices.Contains(argv, "") {
-			return nil, fmt.Errorf("%s has an empty element: give the program and each argument as a non-empty string", envTokenStoreCommand)
+			return nil, fmt.Errorf("%s has an empty element: give the program and each argument as a non-empty string", EnvTokenStoreCommand)
 		}
 		return argv, nil
 	}
 	return strings.Fields(s), nil
+}
+
+// Lookup returns a non-empty environment variable. An empty variable counts as unset, as it does for the provider's
+// arguments.
+func Lookup(name string) (string, bool) {
+	v, ok := os.LookupEnv(name)
+	return v, ok && v != ""
 }
