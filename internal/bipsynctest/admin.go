@@ -2,6 +2,7 @@ package bipsynctest
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -16,7 +17,9 @@ import (
 //	POST /_fake/revoke-pause?d=1s            {"revoke_pause":"1s"}; sets Options.RevokePause (0 turns it off)
 //	GET  /_fake/stats                        Stats as JSON
 //	POST /_fake/reset-stats                  204
+//	POST /_fake/device/approve?user_code=X   204; &deny=1 denies; 404 for an unknown code, 409 once it is used
 func (s *Server) mountAdmin(mux *http.ServeMux) {
+	mux.HandleFunc("POST "+AdminPrefix+"device/approve", s.adminDeviceApprove)
 	mux.HandleFunc("POST "+AdminPrefix+"seed", s.adminSeed)
 	mux.HandleFunc("POST "+AdminPrefix+"revoke-all", func(w http.ResponseWriter, _ *http.Request) {
 		s.RevokeAll()
@@ -79,4 +82,18 @@ func writeAdminJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+func (s *Server) adminDeviceApprove(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	deny := q.Get("deny") == "1" || q.Get("deny") == "true"
+	err := s.decideDevice(q.Get("user_code"), !deny)
+	switch {
+	case errors.Is(err, ErrUnknownUserCode):
+		writeAdminJSON(w, http.StatusNotFound, map[string]string{"error": "unknown user_code"})
+	case errors.Is(err, ErrDeviceCodeUsed):
+		writeAdminJSON(w, http.StatusConflict, map[string]string{"error": "the device code has already been exchanged"})
+	default:
+		w.WriteHeader(http.StatusNoContent)
+	}
 }

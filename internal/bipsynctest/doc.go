@@ -173,6 +173,16 @@
 // and the revocation without holding the lock, so simultaneous exchanges both succeed and fork the chain;
 // Stats.RefreshForked counts those, Stats.RefreshRevoked the exchanges refused as revoked.
 //
+// # Grants that start a chain
+//
+// Besides the refresh and client credentials grants, the fake runs the two grants a person approves, which start a
+// chain: the device authorization grant (POST /v1/oauth/device, then polls of the token endpoint; device.go holds
+// the recorded bodies and the order of checks) and the authorization code grant with PKCE (an authorize page at
+// AuthorizePath that redirects to a registered redirect URI, then grant_type=authorization_code; authcode.go). Both
+// answer an approval with an ordinary token answer with a refresh token. ApproveDevice, DenyDevice, the verification
+// page and POST /_fake/device/approve play the person of the device grant; DenyAuthorizations the person on the
+// authorize page.
+//
 // # What the recording cannot tell
 //
 // Bipsync's own repositories, scope settlement, per-client grant restrictions (league 9.2's unauthorized_client),

@@ -35,6 +35,10 @@ const (
 	// FaultRedirect answers 307 to Location (default: the token endpoint itself, so a client that follows
 	// redirects makes a real exchange the counters show): nothing is consumed.
 	FaultRedirect
+	// FaultNoRefreshToken200 processes the request (a refresh rotates, a device code or authorization code is
+	// used up) and answers 200 with the access token but no refresh token, as a server does for an application
+	// that may not use the refresh token grant. A request that fails is answered with its error as usual.
+	FaultNoRefreshToken200
 )
 
 var faultNames = [...]string{
@@ -46,6 +50,7 @@ var faultNames = [...]string{
 	FaultMissingAccessToken200: "missing-access-token-200",
 	FaultHugeBody:              "huge-body",
 	FaultRedirect:              "redirect",
+	FaultNoRefreshToken200:     "no-refresh-token-200",
 }
 
 // String returns the fault's name as it appears in the request log.
@@ -72,7 +77,8 @@ const hugeBodySize = 1<<20 + 64<<10
 const nonJSONPage = "<!DOCTYPE html>\n<html><head><title>Sign in</title></head>" +
 	"<body><p>Please sign in to continue.</p></body></html>\n"
 
-// InjectFault queues f for the next token request. Queued faults are consumed one per token request, in order.
+// InjectFault queues f for the next token request. Queued faults are consumed one per request to the token or the
+// device authorization endpoint, in order.
 func (s *Server) InjectFault(f Fault) {
 	s.InjectFaults(1, f)
 }

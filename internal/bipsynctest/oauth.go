@@ -85,6 +85,59 @@ func errAccessDenied(hint string) *oauthError {
 	}
 }
 
+// errAccessDeniedNoHint is accessDenied() without a hint, as a device poll after a denial gets it.
+func errAccessDeniedNoHint() *oauthError {
+	return &oauthError{
+		status:      http.StatusUnauthorized,
+		code:        "access_denied",
+		description: "The resource owner or authorization server denied the request.",
+	}
+}
+
+// errInvalidRequestHint is invalidRequest($parameter, $hint): the hint replaces the "Check the ..." text.
+func errInvalidRequestHint(_, hint string) *oauthError {
+	return &oauthError{status: http.StatusBadRequest, code: "invalid_request", description: descInvalidRequest, hint: hint, hasHint: true}
+}
+
+const descInvalidGrant = "The provided authorization grant (e.g., authorization code, resource owner credentials) or " +
+	"refresh token is invalid, expired, revoked, does not match the redirection URI used in the authorization request, " +
+	"or was issued to another client."
+
+// errInvalidGrant is invalidGrant($hint); league sends the hint even when it is empty.
+func errInvalidGrant(hint string) *oauthError {
+	return &oauthError{status: http.StatusBadRequest, code: "invalid_grant", description: descInvalidGrant, hint: hint, hasHint: true}
+}
+
+func errAuthorizationPending() *oauthError {
+	return &oauthError{
+		status: http.StatusBadRequest,
+		code:   "authorization_pending",
+		description: "The authorization request is still pending as the end user hasn't yet completed the user " +
+			"interaction steps. The client SHOULD repeat the Access Token Request to the token endpoint",
+		hasHint: true,
+	}
+}
+
+func errSlowDown() *oauthError {
+	return &oauthError{
+		status: http.StatusBadRequest,
+		code:   "slow_down",
+		description: "The authorization request is still pending and polling should continue, but the interval MUST be " +
+			"increased by 5 seconds for this and all subsequent requests.",
+		hasHint: true,
+	}
+}
+
+func errExpiredToken(hint string) *oauthError {
+	return &oauthError{
+		status:      http.StatusBadRequest,
+		code:        "expired_token",
+		description: "The `device_code` has expired and the device authorization session has concluded.",
+		hint:        hint,
+		hasHint:     true,
+	}
+}
+
 func errServerError(hint string) *oauthError {
 	return &oauthError{
 		status: http.StatusInternalServerError,

@@ -54,7 +54,7 @@ type Options struct {
 	// unsupported_grant_type). By default a JSON-decoding front end is modelled and JSON is accepted.
 	RejectJSON bool
 	// Admin mounts the demo-only endpoints under /_fake/ (seed, revoke-all, advance, stats, reset-stats,
-	// revoke-pause).
+	// revoke-pause, device/approve).
 	Admin bool
 	// RevokePause makes every refresh exchange wait this long (real time) between its checks and the revocation of
 	// the token it consumes, without holding the server's lock, as league/oauth2-server does (it checks, then revokes,
@@ -62,10 +62,27 @@ type Options struct {
 	// live heads with two live access tokens. Zero (the default) checks, revokes and issues in one step, so exactly
 	// one of them succeeds. SetRevokePause and POST /_fake/revoke-pause change it later.
 	RevokePause time.Duration
-	// Latency delays every request to the token and protected endpoints by this long (real time) before the server
+	// Latency delays every request to the token, device and protected endpoints by this long (real time) before the server
 	// looks at it, as the round trip to a distant server would; a request whose client gives up meanwhile is dropped
 	// unprocessed.
 	Latency time.Duration
+
+	// DeviceCodeTTL is how long a device code lives; default DefaultDeviceCodeTTL (60 s).
+	DeviceCodeTTL time.Duration
+	// DeviceInterval is league's retry interval: a poll sooner than this after the previous one gets slow_down.
+	// Whole seconds; default DefaultDeviceInterval (5 s).
+	DeviceInterval time.Duration
+	// DeviceIntervalVisible adds "interval" to the device authorization answer. Bipsync hides it, so clients
+	// use RFC 8628's default of 5 s.
+	DeviceIntervalVisible bool
+	// StrictDevicePolling holds clients to RFC 8628 §3.5: after a slow_down, the interval the server enforces
+	// grows by 5 s for every later poll. League keeps its interval fixed, so this is off by default.
+	StrictDevicePolling bool
+	// VerificationURI is the verification_uri of device authorization answers; default the fake's own
+	// DeviceVerificationPath on the host the request came to.
+	VerificationURI string
+	// AuthCodeTTL is how long an authorization code lives; default DefaultAuthCodeTTL (10 min).
+	AuthCodeTTL time.Duration
 }
 
 // Stats counts what the server did. The fields are plain counters; take a snapshot with Server.Stats.
@@ -83,6 +100,11 @@ type Stats struct {
 	// RefreshForked counts successful refresh exchanges of a token that an earlier exchange had rotated already
 	// (possible only with a revoke pause): each one left one more live head of a chain.
 	RefreshForked int `json:"refresh_forked"`
+
+	DeviceAuthorizations    int `json:"device_authorizations"`     // device codes issued
+	DeviceTokens            int `json:"device_tokens"`             // successful device code polls (each seeded a chain)
+	AuthorizationCodes      int `json:"authorization_codes"`       // authorization codes issued by the authorize page
+	AuthorizationCodeTokens int `json:"authorization_code_tokens"` // successful code exchanges (each seeded a chain)
 }
 
 // LoggedRequest is one request to the token or protected endpoint. Secret values appear only as short tags
@@ -98,6 +120,9 @@ type LoggedRequest struct {
 	RefreshToken  string // tag of the refresh_token sent, e.g. "rt#3"
 	ClientSecret  string // tag of the client_secret sent (body, else HTTP Basic), e.g. "cs#1"
 	Authorization string // scheme and tag of the Authorization header, e.g. "Bearer at#2"
+	DeviceCode    string // tag of the device_code sent, e.g. "dc#1"
+	Code          string // tag of the authorization code sent, e.g. "ac#1"
+	CodeVerifier  string // tag of the code_verifier sent, e.g. "cv#1"
 	Status        int    // status answered; 0 when the connection closed without an answer
 	Error         string // OAuth error code decided, if any (even when a fault then dropped the answer)
 	Hint          string
@@ -130,6 +155,13 @@ type Server struct {
 	// revokePause is Options.RevokePause, changed by SetRevokePause.
 	revokePause time.Duration
 
+	devices       map[string]*deviceRecord // by device code
+	userCodes     map[string]string        // user code to device code
+	deviceOrder   []string                 // device codes, oldest first
+	authCodes     map[string]*authCodeRecord
+	redirectURIs  map[string][]string // by client id
+	denyAuthorize bool
+
 	httpServer *http.Server
 	url        string
 	cert       *x509.Certificate
@@ -144,6 +176,11 @@ func NewServer(opts Options) *Server {
 		access:   make(map[string]*accessRecord),
 		tags:     make(map[string]string),
 		tagCount: make(map[string]int),
+
+		devices:      make(map[string]*deviceRecord),
+		userCodes:    make(map[string]string),
+		authCodes:    make(map[string]*authCodeRecord),
+		redirectURIs: make(map[string][]string),
 	}
 	s.revokePause = opts.RevokePause
 	switch {
@@ -167,10 +204,22 @@ func NewServer(opts Options) *Server {
 		s.opts.Scopes = DefaultScopes
 	}
 	s.opts.Scopes = append([]string(nil), s.opts.Scopes...)
+	if s.opts.DeviceCodeTTL <= 0 {
+		s.opts.DeviceCodeTTL = DefaultDeviceCodeTTL
+	}
+	if s.opts.DeviceInterval < time.Second {
+		s.opts.DeviceInterval = DefaultDeviceInterval
+	}
+	if s.opts.AuthCodeTTL <= 0 {
+		s.opts.AuthCodeTTL = DefaultAuthCodeTTL
+	}
 
 	mux := http.NewServeMux()
 	mux.Handle(TokenPath, withLatency(http.HandlerFunc(s.serveToken), opts.Latency))
 	mux.Handle(ProtectedPath, withLatency(http.HandlerFunc(s.serveProtected), opts.Latency))
+	mux.Handle(DevicePath, withLatency(http.HandlerFunc(s.serveDevice), opts.Latency))
+	mux.HandleFunc(DeviceVerificationPath, s.serveVerificationPage)
+	mux.HandleFunc("GET "+AuthorizePath, s.serveAuthorize)
 	if opts.Admin {
 		s.mountAdmin(mux)
 	}

@@ -70,6 +70,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	}
 	dropAnswer := hasFault && fault.Kind == FaultDropAfterProcessing
 	withoutTokens := hasFault && fault.Kind == FaultMissingAccessToken200 && ans.err == nil
+	withoutRefresh := hasFault && fault.Kind == FaultNoRefreshToken200 && ans.err == nil
 	entry.Status = http.StatusOK
 	if ans.err != nil {
 		entry.Status, entry.Error, entry.Hint = ans.err.status, ans.err.code, ans.err.hint
@@ -90,6 +91,8 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 		ans.err.write(w)
 	case withoutTokens:
 		writeTokenJSON(w, tokenBody(s.opts.TokenType, ans.expiresIn, "", ""))
+	case withoutRefresh:
+		writeTokenJSON(w, tokenBody(s.opts.TokenType, ans.expiresIn, ans.accessToken, ""))
 	default:
 		writeTokenJSON(w, tokenBody(s.opts.TokenType, ans.expiresIn, ans.accessToken, ans.refreshToken))
 	}
@@ -102,6 +105,10 @@ func (s *Server) grantLocked(p params, h http.Header, now time.Time) tokenAnswer
 		return s.refreshGrantLocked(p, h, now)
 	case p.grantIs("client_credentials"):
 		return s.clientCredentialsGrantLocked(p, h, now)
+	case p.grantIs(DeviceCodeGrantType):
+		return s.deviceGrantLocked(p, h, now)
+	case p.grantIs("authorization_code"):
+		return s.authorizationCodeGrantLocked(p, h, now)
 	}
 	return tokenAnswer{err: errUnsupportedGrantType()}
 }
@@ -264,6 +271,9 @@ func (s *Server) logEntryLocked(r *http.Request, p params) LoggedRequest {
 	clientID, _ := p.get("client_id", user)
 	secret, _ := p.get("client_secret", pass)
 	refreshToken, _ := p.get("refresh_token", "")
+	deviceCode, _ := p.get("device_code", "")
+	code, _ := p.get("code", "")
+	verifier, _ := p.get("code_verifier", "")
 	return LoggedRequest{
 		Time:          s.now(),
 		Method:        r.Method,
@@ -275,5 +285,8 @@ func (s *Server) logEntryLocked(r *http.Request, p params) LoggedRequest {
 		RefreshToken:  s.tagLocked("rt", refreshToken),
 		ClientSecret:  s.tagLocked("cs", secret),
 		Authorization: s.authorizationTagLocked(r.Header),
+		DeviceCode:    s.tagLocked("dc", deviceCode),
+		Code:          s.tagLocked("ac", code),
+		CodeVerifier:  s.tagLocked("cv", verifier),
 	}
 }

@@ -1,6 +1,9 @@
 // Command bipsync-fake runs the fake Bipsync token server on a loopback address for local demos and scripts.
 //
-// It registers one client, seeds one refresh-token chain for it, and prints the base URL and the client id.
+// It registers one client, seeds one refresh-token chain for it, and prints the base URL and the client id. The
+// device authorization grant works as is: a person approves a code on the fake's page /oauth/device, a script with
+// POST /_fake/device/approve?user_code=CODE. The authorization code grant needs -redirect-uri; its authorize page is
+// /oauth/authorize.
 // Secrets never go to stdout: with -state-file they are written, with the URL, to a 0600 JSON file that
 // scripts can read ({"base_url","client_id","client_secret","refresh_token"}); the file is removed on exit,
 // since the server keeps its tokens in memory only. The demo endpoints under /_fake/ are enabled.
@@ -56,6 +59,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	accessTTL := fs.Duration("access-ttl", time.Hour, "access token life")
 	refreshTTL := fs.Duration("refresh-ttl", 30*24*time.Hour, "refresh token life")
 	tokenType := fs.String("token-type", "Bearer", `token_type to answer ("Bearer" or "bearer")`)
+	redirectURI := fs.String("redirect-uri", "", "register this redirect `URI` for the authorization code grant "+
+		"(e.g. http://127.0.0.1:8765/callback)")
 	stateFile := fs.String("state-file", "", "write base URL, client id, secret and refresh token to this `file` (mode 0600)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -90,6 +95,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		srv.AddClient(*clientID, st.ClientSecret)
 	}
 	st.RefreshToken = srv.IssueRefreshToken(*clientID, strings.Fields(*scopes))
+	if *redirectURI != "" {
+		srv.RegisterRedirectURI(*clientID, *redirectURI)
+	}
 
 	baseURL, err := srv.StartAddr(*addr)
 	if err != nil {
