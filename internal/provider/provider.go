@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"path/filepath"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-timetypes/timetypes"
@@ -319,26 +318,8 @@ func (p *bipsyncProvider) Configure(ctx context.Context, req provider.ConfigureR
 }
 
 func openStore(cfg resolvedConfig) (tokenstore.Store, error) {
-	switch cfg.storeBackend {
-	case "none":
-		return tokenstore.NewNone(), nil
-	case "command":
-		return tokenstore.NewCommand(tokenstore.CommandConfig{Argv: cfg.storeCommand, Protocol: cfg.storeProtocol})
-	default:
-		dir := cfg.storePath
-		if dir == "" {
-			d, err := tokenstore.DefaultDir()
-			if err != nil {
-				return nil, err
-			}
-			dir = d
-		}
-		abs, err := filepath.Abs(dir)
-		if err != nil {
-			return nil, err
-		}
-		return tokenstore.NewFile(abs)
-	}
+	return tokenstore.New(tokenstore.Config{Backend: cfg.storeBackend, Path: cfg.storePath, Command: cfg.storeCommand,
+		Protocol: cfg.storeProtocol})
 }
 
 func (p *bipsyncProvider) Resources(_ context.Context) []func() resource.Resource {

@@ -1,0 +1,43 @@
+package tokenstore
+
+import (
+	"fmt"
+)
+
+// Config names a store the way the provider's token_store block and the BIPSYNC_TOKEN_STORE* variables do, so that the
+// provider and the binary's subcommands open the same store from the same settings.
+type Config struct {
+	// Backend is "file" (the default when empty), "command" or "none".
+	Backend string
+	// Path is the file store's directory; empty is DefaultDir.
+	Path string
+	// Command is the command store's program and fixed arguments.
+	Command []string
+	// Protocol is the command helper's protocol level: ProtocolGetPut (the default, when zero) or ProtocolConditional.
+	Protocol int
+}
+
+// New opens the store cfg names.
+func New(cfg Config) (Store, error) {
+	switch cfg.Backend {
+	case "none":
+		return NewNone(), nil
+	case "command":
+		if len(cfg.Command) == 0 {
+			return nil, fmt.Errorf("the command backend needs a command: the program that keeps records")
+		}
+		return NewCommand(CommandConfig{Argv: cfg.Command, Protocol: cfg.Protocol})
+	case "", "file":
+		dir := cfg.Path
+		if dir == "" {
+			d, err := DefaultDir()
+			if err != nil {
+				return nil, err
+			}
+			dir = d
+		}
+		return NewFile(dir)
+	default:
+		return nil, fmt.Errorf("token store backend %q is not file, command or none", cfg.Backend)
+	}
+}
