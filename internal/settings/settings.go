@@ -36,6 +36,11 @@ const (
 	EnvTokenStoreProtocol   = "BIPSYNC_TOKEN_STORE_COMMAND_PROTOCOL"
 	EnvTokenStoreAdoptWait  = "BIPSYNC_TOKEN_STORE_ADOPT_WAIT"
 	EnvRefreshToken         = "BIPSYNC_REFRESH_TOKEN"
+
+	// EnvRedirectURI and EnvAuthorizeURL are read by the authorize subcommand's -pkce mode only: the redirect URI
+	// registered with the application, and the address of Bipsync's authorize page.
+	EnvRedirectURI  = "BIPSYNC_REDIRECT_URI"
+	EnvAuthorizeURL = "BIPSYNC_AUTHORIZE_URL"
 )
 
 // Defaults and bounds of the configuration.

@@ -1,0 +1,339 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bipsync/terraform-provider-bipsync/internal/bipsync"
+	"github.com/bipsync/terraform-provider-bipsync/internal/bipsynctest"
+	"github.com/bipsync/terraform-provider-bipsync/internal/tokensource"
+	"github.com/bipsync/terraform-provider-bipsync/internal/tokenstore"
+)
+
+// storeKind is one token store backend the commands are tested against, with the flags that name it.
+type storeKind struct {
+	name  string
+	flags func(f *fixture) []string
+}
+
+// commandHelper is a protocol-1 store helper that keeps each record in a file of the directory it is given.
+const commandHelper = `#!/bin/sh
+dir=$1; op=$2; key=$3
+case "$op" in
+get) if [ -f "$dir/$key" ]; then cat "$dir/$key"; fi ;;
+put) cat > "$dir/$key.tmp" && mv "$dir/$key.tmp" "$dir/$key" ;;
+*) exit 2 ;;
+esac
+`
+
+var storeKinds = []storeKind{
+	{"file", func(f *fixture) []string { return []string{"-token-store-path", filepath.Join(f.dir, "chains")} }},
+	{"command", func(f *fixture) []string {
+		records := filepath.Join(f.dir, "records")
+		script := filepath.Join(f.dir, "helper.sh")
+		if _, err := os.Stat(script); err != nil {
+			if err := os.MkdirAll(records, 0o700); err != nil {
+				f.t.Fatal(err)
+			}
+			if err := os.WriteFile(script, []byte(commandHelper), 0o700); err != nil {
+				f.t.Fatal(err)
+			}
+		}
+		argv, _ := json.Marshal([]string{"sh", script, records})
+		return []string{"-token-store", "command", "-token-store-command", string(argv)}
+	}},
+}
+
+// source returns a token source over the store the flags name, as a provider configured the same way would have.
+func (f *fixture) source(storeFlagArgs []string) *tokensource.Source {
+	f.t.Helper()
+	var sf storeFlags
+	fs := newFlagSet(&env{IO: IO{Stderr: os.Stderr}}, "test", "")
+	sf.register(fs)
+	if err := fs.Parse(storeFlagArgs); err != nil {
+		f.t.Fatal(err)
+	}
+	ss, err := sf.resolve()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	st, err := tokenstore.New(ss.cfg)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	tc, err := bipsync.New(bipsync.Config{BaseURL: f.url, ClientID: confClient, ClientSecret: confSecret})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	src, err := tokensource.New(tokensource.Options{Client: tc, Store: st, ClientSecret: confSecret})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return src
+}
+
+// chain seeds a chain at the fake and has the provider's token source exchange it once, as a first plan would: the
+// store then holds generation 1. It returns the seed.
+func (f *fixture) chain(storeFlagArgs []string) string {
+	f.t.Helper()
+	seed := f.srv.IssueRefreshToken(confClient, []string{"read", "write"})
+	if _, err := f.source(storeFlagArgs).Token(context.Background(), tokensource.Request{RefreshToken: seed, MinValidity: 15 * time.Minute}); err != nil {
+		f.t.Fatal(err)
+	}
+	return seed
+}
+
+func (f *fixture) chainCommand(ctx context.Context, cmd, seed string, opts Options, storeFlagArgs []string, extra ...string) result {
+	f.t.Helper()
+	args := append(append(append([]string{cmd}, f.endpoint(confClient)...), storeFlagArgs...), extra...)
+	return f.run(ctx, seed, opts, args...)
+}
+
+func TestStatus_stores(t *testing.T) {
+	t.Parallel()
+	for _, sk := range storeKinds {
+		t.Run(sk.name, func(t *testing.T) {
+			t.Parallel()
+			if sk.name == "command" && runtime.GOOS == "windows" {
+				t.Skip("the helper is a shell script")
+			}
+			f := newFixture(t, bipsynctest.Options{})
+			flags := sk.flags(f)
+			seed := f.chain(flags)
+			exchanges := f.srv.Stats().RefreshExchanges
+
+			r := f.chainCommand(context.Background(), "status", seed, Options{}, flags)
+			if r.code != ExitOK {
+				t.Fatalf("exit %d; stderr:\n%s", r.code, r.stderr)
+			}
+			for _, want := range []string{"generation:        1", "last rotation:", "valid until", "chain ends:", "(29 days left)",
+				"scopes asked:      the original consent", sk.name} {
+				if !strings.Contains(r.stdout, want) {
+					t.Errorf("status does not show %q:\n%s", want, r.stdout)
+				}
+			}
+			r = f.chainCommand(context.Background(), "status", seed, Options{}, flags, "-json")
+			var v map[string]any
+			if err := json.Unmarshal([]byte(r.stdout), &v); err != nil || r.code != ExitOK {
+				t.Fatalf("-json: exit %d, %v:\n%s", r.code, err, r.stdout)
+			}
+			if v["generation"] != 1.0 || v["state"] != "ok" || v["days_left"] != 29.0 || v["rotated_at"] == nil ||
+				v["access_token_expires_at"] == nil || v["scopes"] != nil {
+				t.Errorf("-json: got %v", v)
+			}
+			if got := f.srv.Stats().RefreshExchanges; got != exchanges {
+				t.Errorf("status exchanged the chain: %d exchanges; want %d", got, exchanges)
+			}
+			f.noSecrets("status output", r.stdout, r.stderr)
+		})
+	}
+}
+
+// TestStatus_nearTheEnd moves the command's clock: 7 days before the chain's end it exits 3, and after its end too.
+func TestStatus_nearTheEnd(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, bipsynctest.Options{})
+	flags := storeKinds[0].flags(f)
+	seed := f.chain(flags)
+	for _, tc := range []struct {
+		after time.Duration
+		code  int
+		state string
+		say   string
+	}{
+		{22 * 24 * time.Hour, ExitOK, stateOK, "(7 days left)"},
+		{23*24*time.Hour + time.Minute, ExitExpiring, stateExpiring, "ends within 7 days"},
+		{31 * 24 * time.Hour, ExitExpiring, stateExpired, "authorize anew"},
+	} {
+		at := time.Now().Add(tc.after)
+		opts := Options{Now: func() time.Time { return at }}
+		r := f.chainCommand(context.Background(), "status", seed, opts, flags)
+		if r.code != tc.code || !strings.Contains(r.stdout, tc.say) {
+			t.Errorf("after %s: exit %d; want %d saying %q:\n%s", tc.after, r.code, tc.code, tc.say, r.stdout)
+		}
+		r = f.chainCommand(context.Background(), "status", seed, opts, flags, "-json")
+		var v chainView
+		if err := json.Unmarshal([]byte(r.stdout), &v); err != nil || v.State != tc.state {
+			t.Errorf("after %s: -json state %q (%v); want %q", tc.after, v.State, err, tc.state)
+		}
+	}
+}
+
+func TestStatus_failures(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, bipsynctest.Options{})
+	file := storeKinds[0].flags(f)
+	seed := f.chain(file)
+	command := storeKinds[1].flags(f)
+	commandSeed := f.chain(command)
+	// Damage the command store's record: the helper hands back what is not an envelope.
+	entries, _ := os.ReadDir(filepath.Join(f.dir, "records"))
+	if len(entries) != 1 {
+		t.Fatalf("records: got %d; want 1", len(entries))
+	}
+	if err := os.WriteFile(filepath.Join(f.dir, "records", entries[0].Name()), []byte("garbage\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		stdin string
+		flags []string
+		code  int
+		want  string
+	}{
+		{"no chain for the seed", f.srv.IssueRefreshToken(confClient, nil), file, ExitFailure, "holds no chain for this seed"},
+		{"damaged record", commandSeed, command, ExitFailure, "cannot be read"},
+		{"no seed", "", file, ExitUsage, "never a flag"},
+		{"two words on stdin", seed + " " + seed, file, ExitUsage, "one refresh token"},
+		{"store none", seed, []string{"-token-store", "none"}, ExitUsage, "keeps no chain"},
+		{"bad lifetime", seed, append(file, "-refresh-token-lifetime", "forever"), ExitUsage, "refresh token lifetime"},
+	} {
+		r := f.chainCommand(context.Background(), "status", tc.stdin, Options{}, tc.flags)
+		if r.code != tc.code || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%s: exit %d; want %d and %q; stderr:\n%s", tc.name, r.code, tc.code, tc.want, r.stderr)
+		}
+		f.noSecrets(tc.name, r.stdout, r.stderr)
+	}
+}
+
+// TestStatus_seedFromEnvironment is not parallel: it sets BIPSYNC_REFRESH_TOKEN.
+func TestStatus_seedFromEnvironment(t *testing.T) {
+	f := newFixture(t, bipsynctest.Options{})
+	flags := storeKinds[0].flags(f)
+	seed := f.chain(flags)
+	t.Setenv("BIPSYNC_REFRESH_TOKEN", seed)
+	r := f.chainCommand(context.Background(), "status", "", Options{}, flags)
+	if r.code != ExitOK || !strings.Contains(r.stdout, "generation:        1") {
+		t.Fatalf("exit %d; stdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+func TestRotate_stores(t *testing.T) {
+	t.Parallel()
+	for _, sk := range storeKinds {
+		t.Run(sk.name, func(t *testing.T) {
+			t.Parallel()
+			if sk.name == "command" && runtime.GOOS == "windows" {
+				t.Skip("the helper is a shell script")
+			}
+			f := newFixture(t, bipsynctest.Options{})
+			flags := sk.flags(f)
+			seed := f.chain(flags)
+			src := f.source(flags)
+			before, err := src.Token(context.Background(), tokensource.Request{RefreshToken: seed, MinValidity: 15 * time.Minute})
+			if err != nil || before.Exchanged {
+				t.Fatalf("a fresh token should be reused: %v, %v", before, err)
+			}
+			exchanges := f.srv.Stats().RefreshExchanges
+
+			r := f.chainCommand(context.Background(), "rotate", seed, Options{}, flags, "-json")
+			if r.code != ExitOK {
+				t.Fatalf("exit %d; stderr:\n%s", r.code, r.stderr)
+			}
+			var v chainView
+			if err := json.Unmarshal([]byte(r.stdout), &v); err != nil {
+				t.Fatal(err)
+			}
+			if v.Generation != 2 || v.Rotated == nil || !*v.Rotated || v.State != stateOK {
+				t.Errorf("view after rotate: got %+v; want generation 2, rotated", v)
+			}
+			if got := f.srv.Stats().RefreshExchanges; got != exchanges+1 {
+				t.Errorf("exchanges: got %d; want %d", got, exchanges+1)
+			}
+			if f.srv.AccessTokenLive(before.AccessToken) {
+				t.Error("the access token handed out before the rotation is still live")
+			}
+			after, err := src.Token(context.Background(), tokensource.Request{RefreshToken: seed, MinValidity: 15 * time.Minute})
+			if err != nil || after.Exchanged || after.Generation != 2 || !f.srv.AccessTokenLive(after.AccessToken) {
+				t.Errorf("the provider after the rotation: got %v, %v; want the rotated chain's token, no exchange", after, err)
+			}
+			f.noSecrets("rotate output", r.stdout, r.stderr)
+		})
+	}
+}
+
+func TestRotate_revokedChain(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, bipsynctest.Options{})
+	flags := storeKinds[0].flags(f)
+	seed := f.chain(flags)
+	f.srv.RevokeChain(seed)
+	r := f.chainCommand(context.Background(), "rotate", seed, Options{}, flags)
+	if r.code != ExitFailure || !strings.Contains(r.stderr, "Token has been revoked") ||
+		!strings.Contains(r.stderr, Program+" authorize") {
+		t.Fatalf("exit %d; want 1 naming the revocation and the authorize command; stderr:\n%s", r.code, r.stderr)
+	}
+	f.noSecrets("rotate output", r.stdout, r.stderr)
+}
+
+// startChain saves a chain the way authorize -store does, with a first access token that expires in expiresIn
+// (whatever the fake itself would say), and returns its seed.
+func (f *fixture) startChain(storeFlagArgs []string, expiresIn time.Duration) string {
+	f.t.Helper()
+	at, seed := f.srv.IssueTokenPair(confClient, []string{"read"})
+	// An hour-long token issued an hour before it expires, as Bipsync's are.
+	issued := time.Now().Add(expiresIn - time.Hour)
+	first := &bipsync.Token{AccessToken: at, TokenType: "Bearer", RefreshToken: seed, ReceivedAt: issued, Expiry: issued.Add(time.Hour)}
+	if _, err := f.source(storeFlagArgs).Start(context.Background(), seed, first, []string{"read"}); err != nil {
+		f.t.Fatal(err)
+	}
+	return seed
+}
+
+// TestRotate_racingAProviderRun runs rotate as another process while this one asks the chain for a token as a plan
+// would (min_validity 15m), with the first token request held 1 s by the fake so that the two truly overlap. Whichever
+// takes the chain's lock first, the chain is exchanged once and both are served: with a stored token that is still
+// good for the run (only the rotation exchanges), and with one that is not (either may exchange; the other takes its
+// result).
+func TestRotate_racingAProviderRun(t *testing.T) {
+	t.Parallel()
+	if runtime.GOOS == "windows" {
+		t.Skip("uses a second process sharing the file store")
+	}
+	for _, stale := range []bool{false, true} {
+		for round := range 3 {
+			t.Run(fmt.Sprintf("stale=%t/%d", stale, round), func(t *testing.T) {
+				t.Parallel()
+				f := newFixture(t, bipsynctest.Options{})
+				flags := storeKinds[0].flags(f)
+				left := 50 * time.Minute
+				if stale {
+					left = 5 * time.Minute
+				}
+				seed := f.startChain(flags, left)
+				src := f.source(flags)
+				f.srv.InjectFault(bipsynctest.Fault{Kind: bipsynctest.FaultDelay, Delay: time.Second})
+
+				args := append(append(append([]string{"rotate"}, f.endpoint(confClient)...), flags...), "-json")
+				p := child(t, seed, nil, args...)
+				res, err := src.Token(context.Background(), tokensource.Request{RefreshToken: seed, MinValidity: 15 * time.Minute})
+				code := p.wait()
+				if err != nil || code != ExitOK {
+					t.Fatalf("run: %v; rotate: exit %d, stderr:\n%s", err, code, p.stderr.String())
+				}
+				if got := f.srv.Stats().RefreshExchanges; got != 1 {
+					t.Fatalf("exchanges: got %d; want 1 (run exchanged: %t; rotate said:\n%s)", got, res.Exchanged, p.stderr.String())
+				}
+				var v chainView
+				if err := json.Unmarshal([]byte(p.stdout.String()), &v); err != nil || v.Generation != 1 {
+					t.Errorf("rotate's view: %v, %+v; want generation 1", err, v)
+				}
+				// A run served before the rotation holds the token the rotation revoked, as rotate's help says; a run
+				// served after it holds the rotated chain's token.
+				if stale && res.Generation != 1 {
+					t.Errorf("the run with a stale token was served generation %d; want the exchanged generation 1", res.Generation)
+				}
+				if res.Generation == 1 && !f.srv.AccessTokenLive(res.AccessToken) {
+					t.Error("the run was handed the rotated chain's token, and it is not live")
+				}
+			})
+		}
+	}
+}
