@@ -35,7 +35,7 @@ variable "grant_keepers" {
 }
 
 variable "api_seed" {
-  description = "Refresh token from the authorization code grant that seeds the ephemeral resource's chain."
+  description = "Refresh token that seeds the ephemeral resource's chain (the demo gets it with terraform-provider-bipsync authorize)."
   type        = string
   sensitive   = true
   ephemeral   = true

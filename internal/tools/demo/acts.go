@@ -17,8 +17,8 @@ const (
 	// whole seconds in expires_in and the clock reads of two processes.
 	dueMargin = 1500 * time.Millisecond
 
-	// act2Budget is the time act 2 needs at most on a slow machine.
-	act2Budget = 6 * time.Second
+	// act3Budget is the time act 3 needs at most on a slow machine.
+	act3Budget = 6 * time.Second
 
 	// reauthSummary is the diagnostic a revoked chain must produce.
 	reauthSummary = "Bipsync Reauthorization Required"
@@ -33,6 +33,8 @@ type demo struct {
 	vars        map[string]string
 	probeReport string
 	grantSeed   string
+	providerBin string // the built provider, for its subcommands
+	secretFile  string // the client secret, 0600, for the subcommands
 
 	steps []step
 	// marks of what the previous step had already seen
@@ -51,7 +53,7 @@ type step struct {
 
 // play runs the acts in order and stops at the first that misbehaves.
 func (d *demo) play(ctx context.Context) error {
-	for i, act := range []func(context.Context) error{d.act1, d.act2, d.act3, d.act4} {
+	for i, act := range []func(context.Context) error{d.act1, d.act2, d.act3, d.act4, d.act5} {
 		err := act(ctx)
 		if d.eng.leaked {
 			return fmt.Errorf("act %d: a token or secret appeared in the engine's output (shown above as [REDACTED])", i+1)
@@ -63,10 +65,11 @@ func (d *demo) play(ctx context.Context) error {
 	return nil
 }
 
-// act1 creates the grant and hands an ephemeral token to a consumer.
-func (d *demo) act1(ctx context.Context) error {
-	d.ui.say("Act 1: create the grant (its chain lives in state) and hand an ephemeral token (another chain, kept in the token store) to a consumer")
-	err := d.step(ctx, 1, "first apply", tally{grant: 1, ephemeral: 1}, func() error {
+// act2 creates the grant and hands an ephemeral token to a consumer.
+func (d *demo) act2(ctx context.Context) error {
+	d.ui.say("Act 2: create the grant (its chain lives in state) and hand an ephemeral token to a consumer: the chain " +
+		"authorize saved in the token store, whose first access token needs no exchange")
+	err := d.step(ctx, 2, "first apply", tally{grant: 1}, func() error {
 		return d.apply(ctx, "-auto-approve")
 	})
 	if err != nil {
@@ -81,26 +84,26 @@ func (d *demo) act1(ctx context.Context) error {
 	return nil
 }
 
-// act2 shows that neither a plan nor another apply exchanges a chain whose
+// act3 shows that neither a plan nor another apply exchanges a chain whose
 // token is still good.
-func (d *demo) act2(ctx context.Context) error {
-	d.ui.say("Act 2: plan, then apply that plan, while both access tokens are still good: no exchange")
+func (d *demo) act3(ctx context.Context) error {
+	d.ui.say("Act 3: plan, then apply that plan, while both access tokens are still good: no exchange")
 	before, err := d.grantState(ctx)
 	if err != nil {
 		return err
 	}
-	grantDue, ephemeralDue, err := d.dueTimes(before)
+	grantDue, ephemeralDue, err := d.dueTimes(ctx, before)
 	if err != nil {
 		return err
 	}
-	// Act 2 takes a few seconds; a machine so slow that the tokens come
+	// Act 3 takes a few seconds; a machine so slow that the tokens come
 	// due during it would fail it for the wrong reason.
-	if slack := time.Until(earliest(grantDue, ephemeralDue)); slack < act2Budget {
-		return fmt.Errorf("only %.1fs are left before the first token comes due, and act 2 needs about %s: "+
-			"this machine ran act 1 too slowly for the demo's %s tokens", slack.Seconds(), act2Budget, accessTokenTTL)
+	if slack := time.Until(earliest(grantDue, ephemeralDue)); slack < act3Budget {
+		return fmt.Errorf("only %.1fs are left before the first token comes due, and act 3 needs about %s: "+
+			"this machine ran acts 1 and 2 too slowly for the demo's %s tokens", slack.Seconds(), act3Budget, accessTokenTTL)
 	}
-	err = d.step(ctx, 2, "plan -detailed-exitcode", tally{}, func() error {
-		res, err := d.eng.run(ctx, d.vars, "plan", "-input=false", "-detailed-exitcode", "-out=act2.tfplan")
+	err = d.step(ctx, 3, "plan -detailed-exitcode", tally{}, func() error {
+		res, err := d.eng.run(ctx, d.vars, "plan", "-input=false", "-detailed-exitcode", "-out=act3.tfplan")
 		if err != nil {
 			return err
 		}
@@ -108,7 +111,7 @@ func (d *demo) act2(ctx context.Context) error {
 		if res.code != 2 {
 			return fmt.Errorf("plan -detailed-exitcode exited %d; want 2 (the consumers are replaced on every run)", res.code)
 		}
-		actions, err := d.planActions(ctx, "act2.tfplan")
+		actions, err := d.planActions(ctx, "act3.tfplan")
 		if err != nil {
 			return err
 		}
@@ -121,8 +124,8 @@ func (d *demo) act2(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	err = d.step(ctx, 2, "apply of that plan", tally{}, func() error {
-		return d.apply(ctx, "act2.tfplan")
+	err = d.step(ctx, 3, "apply of that plan", tally{}, func() error {
+		return d.apply(ctx, "act3.tfplan")
 	})
 	if err != nil {
 		return err
@@ -138,14 +141,14 @@ func (d *demo) act2(ctx context.Context) error {
 	return nil
 }
 
-// act3 waits until both access tokens are due and shows one apply rotating
+// act4 waits until both access tokens are due and shows one apply rotating
 // both chains once.
-func (d *demo) act3(ctx context.Context) error {
+func (d *demo) act4(ctx context.Context) error {
 	before, err := d.grantState(ctx)
 	if err != nil {
 		return err
 	}
-	grantDue, ephemeralDue, err := d.dueTimes(before)
+	grantDue, ephemeralDue, err := d.dueTimes(ctx, before)
 	if err != nil {
 		return err
 	}
@@ -155,15 +158,15 @@ func (d *demo) act3(ctx context.Context) error {
 	}
 	due = due.Add(dueMargin)
 
-	d.ui.say("Act 3: rotation. The grant's access token enters its %s rotate_before window at %s; the ephemeral token "+
+	d.ui.say("Act 4: rotation. The grant's access token enters its %s rotate_before window at %s; the ephemeral token "+
 		"drops under its %s min_validity at %s", rotateBefore, clock(grantDue), minValidity, clock(ephemeralDue))
 	start := time.Now()
 	if err := d.waitUntil(ctx, due); err != nil {
 		return err
 	}
-	d.steps = append(d.steps, step{act: 3, name: "wait until both tokens are due", elapsed: time.Since(start), waited: true})
+	d.steps = append(d.steps, step{act: 4, name: "wait until both tokens are due", elapsed: time.Since(start), waited: true})
 
-	err = d.step(ctx, 3, "apply after they are due", tally{grant: 1, ephemeral: 1}, func() error {
+	err = d.step(ctx, 4, "apply after they are due", tally{grant: 1, ephemeral: 1}, func() error {
 		return d.apply(ctx, "-auto-approve")
 	})
 	if err != nil {
@@ -180,13 +183,21 @@ func (d *demo) act3(ctx context.Context) error {
 	d.ui.say("grant chain head %s → %s, rotated at %s; the chain now lives until %s",
 		fingerprint(before.RefreshToken), fingerprint(after.RefreshToken), clock(after.RotatedAt),
 		after.RefreshTokenExpiresAt.UTC().Format(time.RFC3339))
+	d.ui.say("the ephemeral chain, as its token store holds it now:")
+	st, err := d.showStatus(ctx)
+	if err != nil {
+		return err
+	}
+	if st.Generation != 1 || st.RotatedAt == nil {
+		return fmt.Errorf("status shows the ephemeral chain at generation %d; want 1, rotated by this apply", st.Generation)
+	}
 	return nil
 }
 
-// act4 revokes the grant's chain, shows the diagnostic that asks for a new
+// act5 revokes the grant's chain, shows the diagnostic that asks for a new
 // authorization, and recovers in one apply with a new seed.
-func (d *demo) act4(ctx context.Context) error {
-	d.ui.say("Act 4: the user withdraws consent at Bipsync (the fake revokes the grant's chain); a keepers change asks for a rotation now")
+func (d *demo) act5(ctx context.Context) error {
+	d.ui.say("Act 5: the user withdraws consent at Bipsync (the fake revokes the grant's chain); a keepers change asks for a rotation now")
 	before, err := d.grantState(ctx)
 	if err != nil {
 		return err
@@ -194,7 +205,7 @@ func (d *demo) act4(ctx context.Context) error {
 	d.srv.RevokeChain(d.grantSeed)
 	d.vars["grant_keepers"] = hclMap(map[string]string{"reason": "rotate after the revocation"})
 
-	err = d.step(ctx, 4, "apply on the revoked chain (fails)", tally{grantRejected: 1}, func() error {
+	err = d.step(ctx, 5, "apply on the revoked chain (fails)", tally{grantRejected: 1}, func() error {
 		res, err := d.eng.run(ctx, d.vars, "apply", "-input=false", "-auto-approve")
 		if err != nil {
 			return err
@@ -216,7 +227,7 @@ func (d *demo) act4(ctx context.Context) error {
 	d.grantSeed = d.srv.IssueRefreshToken(clientID, grantScopes)
 	d.vars["grant_seed"] = d.grantSeed
 	d.vars["grant_seed_version"] = "2"
-	err = d.step(ctx, 4, "apply with the new seed", tally{grant: 1}, func() error {
+	err = d.step(ctx, 5, "apply with the new seed", tally{grant: 1}, func() error {
 		return d.apply(ctx, "-auto-approve")
 	})
 	if err != nil {
@@ -335,13 +346,17 @@ func (d *demo) waitUntil(ctx context.Context, t time.Time) error {
 }
 
 // dueTimes returns when the grant's access token enters its rotation window
-// and when the ephemeral resource's stored token drops under min_validity.
-func (d *demo) dueTimes(grant grantState) (grantDue, ephemeralDue time.Time, err error) {
-	last, ok := d.lastExchange(ephemeralScopes)
-	if !ok {
-		return time.Time{}, time.Time{}, fmt.Errorf("the fake server logged no exchange of the ephemeral chain")
+// and when the ephemeral resource's stored token drops under min_validity,
+// as the chain's status shows it.
+func (d *demo) dueTimes(ctx context.Context, grant grantState) (grantDue, ephemeralDue time.Time, err error) {
+	st, err := d.chainStatus(ctx)
+	if err != nil {
+		return time.Time{}, time.Time{}, err
 	}
-	return grant.ExpiresAt.Add(-rotateBefore), last.Add(accessTokenTTL - minValidity), nil
+	if st.AccessTokenExpiresAt == nil {
+		return time.Time{}, time.Time{}, fmt.Errorf("status shows no access token in the ephemeral chain")
+	}
+	return grant.ExpiresAt.Add(-rotateBefore), st.AccessTokenExpiresAt.Add(-minValidity), nil
 }
 
 func earliest(a, b time.Time) time.Time {
@@ -349,19 +364,6 @@ func earliest(a, b time.Time) time.Time {
 		return b
 	}
 	return a
-}
-
-// lastExchange is when the fake last answered an exchange for the chain
-// that asks for scopes.
-func (d *demo) lastExchange(scopes []string) (time.Time, bool) {
-	reqs := d.srv.Requests()
-	for i := len(reqs) - 1; i >= 0; i-- {
-		r := reqs[i]
-		if isExchange(r) && sameScopes(r.Scope, scopes) {
-			return r.Time, true
-		}
-	}
-	return time.Time{}, false
 }
 
 // summary prints the closing table.

@@ -167,7 +167,7 @@ func TestDemoVars_MatchConfiguration(t *testing.T) {
 		t.Fatal("no variables found in examples/demo/variables.tf")
 	}
 	vars := demoVars("http://127.0.0.1:1", "secret", "seed-1", "seed-2", "/tmp/store", []string{"/bin/demo", probeCommand})
-	vars["grant_keepers"] = hclMap(map[string]string{"reason": "test"}) // set by act 4
+	vars["grant_keepers"] = hclMap(map[string]string{"reason": "test"}) // set by act 5
 	for name := range vars {
 		if _, ok := declared[name]; !ok {
 			t.Errorf("the demo sets %s, which examples/demo does not declare", name)
@@ -191,13 +191,13 @@ func TestDemoVars_MatchConfiguration(t *testing.T) {
 	}
 }
 
-// TestWindows checks the timing the acts rely on: act 2 fits before either
+// TestWindows checks the timing the acts rely on: act 3 fits before either
 // token comes due, and both tokens come due before they expire.
 func TestWindows(t *testing.T) {
 	t.Parallel()
-	if accessTokenTTL-rotateBefore < 2*act2Budget || accessTokenTTL-minValidity < 2*act2Budget {
+	if accessTokenTTL-rotateBefore < 2*act3Budget || accessTokenTTL-minValidity < 2*act3Budget {
 		t.Errorf("ttl %s, rotate_before %s, min_validity %s: want at least %s before either token comes due",
-			accessTokenTTL, rotateBefore, minValidity, 2*act2Budget)
+			accessTokenTTL, rotateBefore, minValidity, 2*act3Budget)
 	}
 	if minValidity <= 0 || rotateBefore <= 0 || minValidity >= accessTokenTTL || rotateBefore >= accessTokenTTL {
 		t.Errorf("ttl %s, rotate_before %s, min_validity %s: want both windows inside the token life", accessTokenTTL, rotateBefore, minValidity)

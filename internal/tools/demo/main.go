@@ -37,8 +37,9 @@ import (
 // The fake server's token life and the configuration's windows are chosen
 // together: after the first apply the second plan and apply have 15 seconds
 // before the grant's access token enters its rotation window (each takes
-// about a second), and the third act waits about 20 seconds for both tokens
-// to come due.
+// about a second), and the rotation act waits about 20 seconds for both tokens
+// to come due. The fake shows a 1 s device polling interval, so that the
+// authorize act waits one second for its first poll rather than Bipsync's 5.
 const (
 	accessTokenTTL = 40 * time.Second
 	rotateBefore   = 25 * time.Second
@@ -167,7 +168,8 @@ func setUp(ctx context.Context, ui *ui, engineName string) (d *demo, cleanup fun
 		return nil, cleanup, fmt.Errorf("locate the demo program for the probe: %w", err)
 	}
 
-	srv := bipsynctest.NewServer(bipsynctest.Options{AccessTokenTTL: accessTokenTTL})
+	srv := bipsynctest.NewServer(bipsynctest.Options{AccessTokenTTL: accessTokenTTL, DeviceInterval: time.Second,
+		DeviceIntervalVisible: true})
 	url := srv.Start()
 	undo = append(undo, srv.Close)
 	secret, err := randomSecret()
@@ -176,6 +178,11 @@ func setUp(ctx context.Context, ui *ui, engineName string) (d *demo, cleanup fun
 	}
 	srv.AddClient(clientID, secret)
 	ui.say("fake Bipsync server at %s: client %s, access tokens live %s", url, clientID, accessTokenTTL)
+	// The subcommands take the client secret from a file, never from a command line.
+	secretFile := filepath.Join(tmp, "client-secret")
+	if err := os.WriteFile(secretFile, []byte(secret+"\n"), 0o600); err != nil {
+		return nil, cleanup, fmt.Errorf("write the client secret file: %w", err)
+	}
 
 	d = &demo{
 		ui:          ui,
@@ -183,9 +190,12 @@ func setUp(ctx context.Context, ui *ui, engineName string) (d *demo, cleanup fun
 		work:        work,
 		probeReport: filepath.Join(tmp, "probes.jsonl"),
 		grantSeed:   srv.IssueRefreshToken(clientID, grantScopes),
+		providerBin: filepath.Join(binDir, tfcli.ProviderBinary()),
+		secretFile:  secretFile,
 	}
-	d.vars = demoVars(url, secret, d.grantSeed, srv.IssueRefreshToken(clientID, ephemeralSeedScopes),
-		filepath.Join(tmp, "store"), []string{self, probeCommand, "-report", d.probeReport})
+	// The ephemeral chain's seed comes from the authorize act.
+	d.vars = demoVars(url, secret, d.grantSeed, "", filepath.Join(tmp, "store"),
+		[]string{self, probeCommand, "-report", d.probeReport})
 	d.eng = &engine{
 		name:    engineName,
 		bin:     bin,
