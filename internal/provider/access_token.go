@@ -42,7 +42,8 @@ const (
 	descGrantType = "OAuth grant: `refresh_token` (the default) exchanges the refresh chain seeded by `refresh_token`; " +
 		"`client_credentials` asks for a team token with the provider's `client_id` and `client_secret` (a confidential " +
 		"application; include a `team_{id}` scope in `scopes`)."
-	descRefreshToken = "Seed of the refresh chain: a refresh token from the authorization code grant. Sensitive. Falls back to " +
+	descRefreshToken = "Seed of the refresh chain: a refresh token from an authorization (`terraform-provider-bipsync authorize` gets " +
+		"one). Sensitive. Falls back to " +
 		"the `BIPSYNC_REFRESH_TOKEN` environment variable. The chain's current head lives in the token store once the seed has " +
 		"been exchanged, so the seed is needed only to find and decrypt the chain: keep it the same while the chain is " +
 		"alive. A different seed starts a different chain. The chain head itself is never handed out."
@@ -132,7 +133,8 @@ func accessTokenRequest(ctx context.Context, m *accessTokenModel, data *provider
 		if seed == "" {
 			diags.AddAttributeError(path.Root("refresh_token"), summaryMissingRefreshToken,
 				"The refresh_token grant needs a seed: set refresh_token (for example from a variable marked sensitive) or the "+
-					"BIPSYNC_REFRESH_TOKEN environment variable to a refresh token from the authorization code grant.")
+					"BIPSYNC_REFRESH_TOKEN environment variable to a refresh token from an authorization: "+
+					"`terraform-provider-bipsync authorize` gets one.")
 		}
 		req.RefreshToken = seed
 		return req, seed

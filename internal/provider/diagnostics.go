@@ -301,13 +301,15 @@ func saveDetail(saveErr *tokensource.SaveError) string {
 }
 
 // authorizeAnew is the human step every reauthorization diagnostic ends with: a new authorization, then a new seed.
+// It names the provider binary's own command for the authorization (internal/cli).
 func authorizeAnew(clientID, consent string, steps reseedSteps) string {
-	who := ""
+	id := ""
 	if clientID != "" {
-		who = " for client " + clientID
+		id = " -client-id " + clientID
 	}
-	return "1. Run the authorization code grant (with PKCE)" + who + " in a browser, consenting to " + consent +
-		", to get a new refresh token.\n2. " + string(steps)
+	return "1. Get a new refresh token: run `terraform-provider-bipsync authorize" + id + " -out FILE` (the device " +
+		"flow; add -pkce for the authorization code grant with PKCE), asking for and consenting to " + consent +
+		". The guide \"Getting a refresh token\" has the details.\n2. " + string(steps)
 }
 
 // facts lists what Bipsync said, one fact a line. OAuth error fields are server-chosen words, never tokens.

@@ -128,3 +128,20 @@ func TestDiagnostics_noLiteralSummaries(t *testing.T) {
 		t.Errorf("found %d calls that add a diagnostic; want at least 25 (has the code moved?)", calls)
 	}
 }
+
+// TestDiagnostics_authorizeAnewNamesTheCommand holds every "a person must authorize anew" step to naming the command
+// that does it, with the client ID when the diagnostic knows it, and the guide.
+func TestDiagnostics_authorizeAnewNamesTheCommand(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ clientID, want string }{
+		{"acme-reporting", "`terraform-provider-bipsync authorize -client-id acme-reporting -out FILE`"},
+		{"", "`terraform-provider-bipsync authorize -out FILE`"},
+	} {
+		got := authorizeAnew(tc.clientID, "[read]", reseedGrant)
+		for _, want := range []string{tc.want, "-pkce", "consenting to [read]", "Getting a refresh token", "2. " + string(reseedGrant)} {
+			if !strings.Contains(got, want) {
+				t.Errorf("authorizeAnew(%q): %q does not say %q", tc.clientID, got, want)
+			}
+		}
+	}
+}

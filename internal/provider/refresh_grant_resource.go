@@ -99,7 +99,8 @@ func (r *refreshGrantResource) Schema(_ context.Context, _ resource.SchemaReques
 				Optional:  true,
 				WriteOnly: true,
 				Sensitive: true,
-				MarkdownDescription: "Seed refresh token from the authorization code grant, write-only: never stored in plan or " +
+				MarkdownDescription: "Seed refresh token from an authorization (`terraform-provider-bipsync authorize` gets one), " +
+					"write-only: never stored in plan or " +
 					"state, and it accepts ephemeral values. Read only when the grant is created or `refresh_token_wo_version` " +
 					"changes: it is needed only to create or re-seed the grant, and later runs may leave it unset (the chain " +
 					"lives in state). Requires Terraform 1.11 or OpenTofu 1.11 or later. Conflicts with `seed_refresh_token`.",
@@ -455,8 +456,8 @@ func (r *refreshGrantResource) seedFromConfig(ctx context.Context, config tfsdk.
 	}
 	if seed == "" && !diags.HasError() {
 		diags.AddAttributeError(path.Root("refresh_token_wo"), summaryMissingRefreshToken,
-			"Set refresh_token_wo (with refresh_token_wo_version) or seed_refresh_token to a refresh token from the "+
-				"authorization code grant. An empty value cannot seed a chain.")
+			"Set refresh_token_wo (with refresh_token_wo_version) or seed_refresh_token to a refresh token from an "+
+				"authorization (`terraform-provider-bipsync authorize` gets one). An empty value cannot seed a chain.")
 	}
 	return seed
 }
@@ -477,7 +478,8 @@ func requireSeed(ctx context.Context, config tfsdk.Config, plan *refreshGrantMod
 	}
 	diags.AddAttributeError(path.Root("refresh_token_wo"), summaryMissingRefreshToken,
 		what+" needs a seed: set refresh_token_wo (with refresh_token_wo_version) or seed_refresh_token to a refresh token "+
-			"from the authorization code grant. Once the grant exists, later runs may leave the seed unset: the chain lives in "+
+			"from an authorization (`terraform-provider-bipsync authorize` gets one). Once the grant exists, later runs may "+
+			"leave the seed unset: the chain lives in "+
 			"state.")
 }
 
