@@ -4,7 +4,8 @@
 //   - authorize gets the first refresh token of a chain (its seed) through the device authorization grant, or the
 //     authorization code grant with PKCE and a loopback redirect, and hands it over without showing it;
 //   - status shows a chain as its token store holds it, and exits non-zero when it is unreadable or close to its end;
-//   - rotate exchanges a chain now, through the same token source, locks and rules as the provider, and shows it.
+//   - rotate exchanges a chain now, through the same token source, locks and rules as the provider, and shows it;
+//   - restore puts a record the provider could not save, kept sealed in a rescue file, back into the token store.
 //
 // main.go dispatches here when its first argument names a subcommand; otherwise the binary is the provider plugin that
 // the engine starts.
@@ -82,6 +83,7 @@ func commands() []command {
 		{"authorize", "get a refresh token, the seed of a chain, through the device flow (or -pkce)", runAuthorize},
 		{"status", "show a chain as its token store holds it; exit 3 within 7 days of its end", runStatus},
 		{"rotate", "exchange a chain now, as the provider would, then show it", runRotate},
+		{"restore", "put a record the provider could not save (its rescue file) back into the token store", runRestore},
 		{"help", "list the subcommands, or show one command's flags: help COMMAND", runHelp},
 	}
 }
