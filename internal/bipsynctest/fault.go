@@ -216,13 +216,14 @@ func withLatency(h http.Handler, d time.Duration) http.Handler {
 	})
 }
 
-// sleepContext sleeps d and reports whether it slept the whole time.
+// sleepContext sleeps d and reports whether it slept the whole time with ctx still live. When both are ready at once,
+// select picks either: the context is looked at again, so a client that left is never served.
 func sleepContext(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
-		return true
+		return ctx.Err() == nil
 	case <-ctx.Done():
 		return false
 	}
