@@ -8,11 +8,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bipsync/terraform-provider-bipsync/internal/tokenstore/pgtest"
 )
 
-// conditionalStores returns one store of each kind that checks what a save replaces, each with a way to read the
-// record it holds directly (bypassing the store's own code) and a directory for the fake secret manager's markers
-// ("" for the file store).
+// conditionalStores returns one store of each kind that checks what a save replaces, each with the directory of the
+// fake secret manager's entries and markers ("" for the other stores). writeRaw and readRaw reach the record a store
+// holds directly, bypassing the store's own code.
 func conditionalStores(t *testing.T) map[string]func(t *testing.T) (Store, string) {
 	t.Helper()
 	return map[string]func(t *testing.T) (Store, string){
@@ -29,6 +31,41 @@ func conditionalStores(t *testing.T) map[string]func(t *testing.T) (Store, strin
 			cs.protocol = ProtocolConditional
 			return cs, dir
 		},
+		"postgres": func(t *testing.T) (Store, string) {
+			return newTestPostgresStore(t, pgtest.Start(t)), ""
+		},
+	}
+}
+
+// writeRaw puts data in st's place for key's record, as someone editing the store by hand would.
+func writeRaw(t *testing.T, st Store, smDir string, key Key, data []byte) {
+	t.Helper()
+	switch st := st.(type) {
+	case *fileStore:
+		if err := os.WriteFile(st.recPath(key), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	case *postgresStore:
+		pgWriteRaw(t, st, key, data)
+	default:
+		if err := os.WriteFile(filepath.Join(smDir, string(key)), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// readRaw returns what st holds for key's record, read by hand.
+func readRaw(t *testing.T, st Store, smDir string, key Key) []byte {
+	t.Helper()
+	switch st := st.(type) {
+	case *fileStore:
+		b, _ := os.ReadFile(st.recPath(key))
+		return b
+	case *postgresStore:
+		return pgReadRaw(t, st, key)
+	default:
+		b, _ := os.ReadFile(filepath.Join(smDir, string(key)))
+		return b
 	}
 }
 
@@ -109,14 +146,7 @@ func TestStore_SaveReplacesLegacyRecord(t *testing.T) {
 			key := testKey(testSeed)
 			old := sampleRecord()
 			old.ID = ""
-			env := legacyEnvelope(t, key, old)
-			if fs, ok := st.(*fileStore); ok {
-				if err := os.WriteFile(fs.recPath(key), env, 0o600); err != nil {
-					t.Fatal(err)
-				}
-			} else if err := os.WriteFile(filepath.Join(smDir, string(key)), env, 0o600); err != nil {
-				t.Fatal(err)
-			}
+			writeRaw(t, st, smDir, key, legacyEnvelope(t, key, old))
 			loaded := loadOrFail(t, st, key)
 			if loaded.Revision().Ptr().String() != "legacy" {
 				t.Fatalf("got revision %s; want legacy", loaded.Revision().Ptr().String())
@@ -236,18 +266,12 @@ func TestStore_SaveLeavesUnreadableRecordAlone(t *testing.T) {
 			t.Run(name+"/"+what, func(t *testing.T) {
 				t.Parallel()
 				st, smDir := open(t)
-				path := filepath.Join(smDir, string(key))
-				if fs, ok := st.(*fileStore); ok {
-					path = fs.recPath(key)
-				}
-				if err := os.WriteFile(path, held, 0o600); err != nil {
-					t.Fatal(err)
-				}
+				writeRaw(t, st, smDir, key, held)
 				err := saveLocked(t, st, key, sampleRecord(), nil)
 				if !errors.Is(err, ErrConflict) && !errors.Is(err, ErrCorrupt) {
 					t.Fatalf("got %v; want ErrConflict or ErrCorrupt", err)
 				}
-				if got, _ := os.ReadFile(path); string(got) != string(held) {
+				if got := readRaw(t, st, smDir, key); string(got) != string(held) {
 					t.Fatal("the unreadable record was replaced; want it left alone")
 				}
 			})

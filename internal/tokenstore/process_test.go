@@ -99,6 +99,9 @@ func runHelper(args []string) error {
 	case "fakesm": // DIR get|put KEY: a secret manager keeping one file per key
 		return fakeSecretManager(args)
 	}
+	if h, ok := postgresHelpers[mode]; ok {
+		return h(ctx, args)
+	}
 	return fmt.Errorf("helper: unknown mode %q", mode)
 }
 
