@@ -44,6 +44,7 @@ const (
 	summaryConflictingEndpoint     = "Conflicting Bipsync Endpoint Settings"
 	summaryMissingClientID         = "Missing Bipsync Client ID"
 	summaryMissingStoreCommand     = "Missing Bipsync Token Store Command"
+	summaryStoreSettingUnused      = "Bipsync Token Store Setting Without Effect"
 	summaryUnknownTenant           = "Unknown Bipsync Tenant"
 	summaryInvalidTenant           = "Invalid Bipsync Tenant"
 	summaryUnknownBaseURL          = "Unknown Bipsync Base URL"
@@ -94,6 +95,7 @@ var allSummaries = []string{
 	summaryStoreUnreadable, summaryStoreError, summaryScopeNotGranted, summaryMinValidity,
 
 	summaryMissingEndpoint, summaryConflictingEndpoint, summaryMissingClientID, summaryMissingStoreCommand,
+	summaryStoreSettingUnused,
 	summaryUnknownTenant, summaryInvalidTenant, summaryUnknownBaseURL, summaryInvalidBaseURL, summaryUnknownClientID,
 	summaryInvalidClientID, summaryUnknownClientSecret, summaryUnknownRequestTimeout, summaryInvalidRequestTimeout,
 	summaryUnknownRequestEncoding, summaryInvalidRequestEncoding, summaryUnknownRefreshLifetime,

@@ -95,6 +95,8 @@ type tokenStoreModel struct {
 	Command         types.List           `tfsdk:"command"`
 	CommandProtocol types.String         `tfsdk:"command_protocol"`
 	AdoptWait       timetypes.GoDuration `tfsdk:"adopt_wait"`
+	ConnStr         types.String         `tfsdk:"conn_str"`
+	SchemaName      types.String         `tfsdk:"schema_name"`
 }
 
 func (p *bipsyncProvider) Metadata(_ context.Context, _ provider.MetadataRequest, resp *provider.MetadataResponse) {
@@ -171,11 +173,13 @@ func (p *bipsyncProvider) Schema(_ context.Context, _ provider.SchemaRequest, re
 					"backend": schema.StringAttribute{
 						Optional: true,
 						MarkdownDescription: "`file` (default): one encrypted file per chain under `path`, with an OS file lock. " +
-							"`command`: an external program keeps the records (for CI secret managers). `none`: keep nothing; " +
+							"`command`: an external program keeps the records (for CI secret managers). `postgres`: a table in a " +
+							"PostgreSQL database (`conn_str`, `schema_name`), with a lock per chain in the database, for runners on " +
+							"several machines. `none`: keep nothing; " +
 							"then `bipsync_access_token` accepts only the `client_credentials` grant, because a refresh exchange " +
 							"with nowhere to keep the new refresh token would kill the chain. Falls back to the " +
 							"`BIPSYNC_TOKEN_STORE` environment variable.",
-						Validators: []validator.String{stringvalidator.OneOf("file", "command", "none")},
+						Validators: []validator.String{stringvalidator.OneOf("file", "command", "postgres", "none")},
 					},
 					"path": schema.StringAttribute{
 						Optional: true,
@@ -217,6 +221,24 @@ func (p *bipsyncProvider) Schema(_ context.Context, _ provider.SchemaRequest, re
 							"three times `request_timeout` (`90s`); at least `request_timeout` (the other runner's exchange " +
 							"alone may take that long) and at most `30m`. Falls back to the `BIPSYNC_TOKEN_STORE_ADOPT_WAIT` " +
 							"environment variable.",
+					},
+					"conn_str": schema.StringAttribute{
+						Optional:  true,
+						Sensitive: true,
+						MarkdownDescription: "Connection string of the `postgres` backend, as for Terraform's `pg` state backend: " +
+							"key=value pairs (`host=db.internal user=runner dbname=terraform sslmode=verify-full`) or a URL " +
+							"(`postgres://runner@db.internal/terraform?sslmode=verify-full`). What it leaves out, or all of it when " +
+							"unset, comes from the standard `PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE`, `PGSSLMODE` " +
+							"(and the other `PG*`) environment variables and `~/.pgpass`, as `psql` reads them. Prefer those for the " +
+							"password. Each connection attempt times out after `connect_timeout` (10 seconds by default). Falls " +
+							"back to the `BIPSYNC_TOKEN_STORE_CONN_STR` environment variable.",
+					},
+					"schema_name": schema.StringAttribute{
+						Optional: true,
+						MarkdownDescription: "Schema of the `postgres` backend's table (`chains`). Defaults to " +
+							"`" + tokenstore.DefaultPostgresSchema + "`. Created with the table when missing. Falls back to the " +
+							"`BIPSYNC_TOKEN_STORE_SCHEMA_NAME` environment variable.",
+						Validators: []validator.String{checkString("a PostgreSQL schema name", tokenstore.CheckPostgresSchemaName)},
 					},
 				},
 			},
@@ -319,7 +341,7 @@ func (p *bipsyncProvider) Configure(ctx context.Context, req provider.ConfigureR
 
 func openStore(cfg resolvedConfig) (tokenstore.Store, error) {
 	return tokenstore.New(tokenstore.Config{Backend: cfg.storeBackend, Path: cfg.storePath, Command: cfg.storeCommand,
-		Protocol: cfg.storeProtocol})
+		Protocol: cfg.storeProtocol, ConnStr: cfg.storeConnStr, SchemaName: cfg.storeSchemaName})
 }
 
 func (p *bipsyncProvider) Resources(_ context.Context) []func() resource.Resource {

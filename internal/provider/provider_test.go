@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/bipsync/terraform-provider-bipsync/internal/settings"
 	"github.com/bipsync/terraform-provider-bipsync/internal/tfcli"
+	"github.com/bipsync/terraform-provider-bipsync/internal/tokenstore/pgtest"
 )
 
 // How the provider's tests are laid out:
@@ -67,7 +69,8 @@ func TestMain(m *testing.M) {
 	os.Setenv("XDG_CACHE_HOME", filepath.Join(dir, "cache")) // the file store's default directory lives here in tests
 	for _, v := range []string{settings.EnvClient, settings.EnvBaseURL, settings.EnvClientID, settings.EnvClientSecret,
 		settings.EnvRequestTimeout, settings.EnvRequestEncoding, settings.EnvRefreshTokenLifetime, settings.EnvTokenStore,
-		settings.EnvTokenStorePath, settings.EnvTokenStoreCommand, settings.EnvRefreshToken} {
+		settings.EnvTokenStorePath, settings.EnvTokenStoreCommand, settings.EnvTokenStoreConnStr, settings.EnvTokenStoreSchemaName,
+		settings.EnvRefreshToken} {
 		if val, ok := os.LookupEnv(v); ok {
 			userEnv[v] = val
 		}
@@ -78,7 +81,13 @@ func TestMain(m *testing.M) {
 	for _, r := range throwAwayRunners {
 		os.Unsetenv(r.Variable)
 	}
-	code := m.Run()
+	// libpq's variables would reach the postgres store's tests: a developer's PGHOST must not decide where they go.
+	for _, kv := range os.Environ() {
+		if name, _, _ := strings.Cut(kv, "="); strings.HasPrefix(name, "PG") {
+			os.Unsetenv(name)
+		}
+	}
+	code := pgtest.Run(m) // and remove the PostgreSQL server the postgres store's tests share
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -30,6 +30,8 @@ type resolvedConfig struct {
 	storeCommand         []string
 	storeProtocol        int
 	adoptWait            time.Duration
+	storeConnStr         string
+	storeSchemaName      string
 }
 
 // setting is one provider argument: its value in the configuration, its environment fallback and where to report.
@@ -159,7 +161,8 @@ func resolveDuration(diags *diag.Diagnostics, s setting, def, lo, hi time.Durati
 func resolveStore(m *tokenStoreModel, diags *diag.Diagnostics, cfg *resolvedConfig) {
 	if m == nil {
 		m = &tokenStoreModel{Backend: types.StringNull(), Path: types.StringNull(), Command: types.ListNull(types.StringType),
-			CommandProtocol: types.StringNull(), AdoptWait: timetypes.NewGoDurationNull()}
+			CommandProtocol: types.StringNull(), AdoptWait: timetypes.NewGoDurationNull(),
+			ConnStr: types.StringNull(), SchemaName: types.StringNull()}
 	}
 	storeAttr := func(name string) path.Path { return path.Root("token_store").AtName(name) }
 
@@ -185,9 +188,9 @@ func resolveStore(m *tokenStoreModel, diags *diag.Diagnostics, cfg *resolvedConf
 	switch backend {
 	case "":
 		backend = "file"
-	case "file", "command", "none":
+	case "file", "command", "postgres", "none":
 	default:
-		backendSet.invalid(diags, backendSrc, fmt.Errorf("%q is not file, command or none", backend))
+		backendSet.invalid(diags, backendSrc, fmt.Errorf("%q is not file, command, postgres or none", backend))
 		return
 	}
 	cfg.storeBackend = backend
@@ -218,6 +221,45 @@ func resolveStore(m *tokenStoreModel, diags *diag.Diagnostics, cfg *resolvedConf
 			"The command backend needs token_store.command (or the "+settings.EnvTokenStoreCommand+" environment variable): the "+
 				"program that keeps records, run as `command... get KEY` and `command... put KEY`.")
 	}
+	resolvePostgres(m, backend, diags, cfg)
+}
+
+// resolvePostgres reads the postgres backend's settings. They are checked whatever the backend, since a value in the
+// block is a mistake unless the backend is postgres: most likely a forgotten backend = "postgres", which would leave
+// the chains in a local file on a runner that may be thrown away.
+func resolvePostgres(m *tokenStoreModel, backend string, diags *diag.Diagnostics, cfg *resolvedConfig) {
+	connSet := setting{path.Root("token_store").AtName("conn_str"), m.ConnStr, settings.EnvTokenStoreConnStr,
+		summaryUnknownStoreSetting, summaryInvalidStoreSetting}
+	schemaSet := setting{path.Root("token_store").AtName("schema_name"), m.SchemaName, settings.EnvTokenStoreSchemaName,
+		summaryUnknownStoreSetting, summaryInvalidStoreSetting}
+	if m.Backend.IsUnknown() {
+		return // reported with the backend
+	}
+	if backend != "postgres" {
+		for _, s := range []setting{connSet, schemaSet} {
+			if !s.value.IsNull() && !s.value.IsUnknown() {
+				diags.AddAttributeError(s.path, summaryStoreSettingUnused,
+					fmt.Sprintf("%s is set, but the token store backend is %s, which does not use it. Set backend = \"postgres\" "+
+						"to keep the chains in PostgreSQL, or remove %s.", s.path, backend, s.path))
+			}
+		}
+		return
+	}
+	connStr, connSrc := connSet.get(diags)
+	if connSrc == "" {
+		connSrc = "the PG* environment variables (token_store.conn_str and " + settings.EnvTokenStoreConnStr + " are unset)"
+	}
+	// The error never quotes the connection string: it may hold a password.
+	if err := tokenstore.CheckPostgresConnStr(connStr); err != nil {
+		connSet.invalid(diags, connSrc, err)
+	}
+	schema, schemaSrc := schemaSet.get(diags)
+	if schemaSrc != "" {
+		if err := tokenstore.CheckPostgresSchemaName(schema); err != nil {
+			schemaSet.invalid(diags, schemaSrc, err)
+		}
+	}
+	cfg.storeConnStr, cfg.storeSchemaName = connStr, schema
 }
 
 // checkString adapts a plain check function to a schema validator, so a rule is written once and applies to both

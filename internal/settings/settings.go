@@ -35,6 +35,8 @@ const (
 	EnvTokenStoreCommand    = "BIPSYNC_TOKEN_STORE_COMMAND"
 	EnvTokenStoreProtocol   = "BIPSYNC_TOKEN_STORE_COMMAND_PROTOCOL"
 	EnvTokenStoreAdoptWait  = "BIPSYNC_TOKEN_STORE_ADOPT_WAIT"
+	EnvTokenStoreConnStr    = "BIPSYNC_TOKEN_STORE_CONN_STR"
+	EnvTokenStoreSchemaName = "BIPSYNC_TOKEN_STORE_SCHEMA_NAME"
 	EnvRefreshToken         = "BIPSYNC_REFRESH_TOKEN"
 
 	// EnvRedirectURI and EnvAuthorizeURL are read by the authorize subcommand's -pkce mode only: the redirect URI

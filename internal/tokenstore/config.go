@@ -7,7 +7,7 @@ import (
 // Config names a store the way the provider's token_store block and the BIPSYNC_TOKEN_STORE* variables do, so that the
 // provider and the binary's subcommands open the same store from the same settings.
 type Config struct {
-	// Backend is "file" (the default when empty), "command" or "none".
+	// Backend is "file" (the default when empty), "command", "postgres" or "none".
 	Backend string
 	// Path is the file store's directory; empty is DefaultDir.
 	Path string
@@ -15,6 +15,9 @@ type Config struct {
 	Command []string
 	// Protocol is the command helper's protocol level: ProtocolGetPut (the default, when zero) or ProtocolConditional.
 	Protocol int
+	// ConnStr and SchemaName configure the postgres store (see PostgresConfig).
+	ConnStr    string
+	SchemaName string
 }
 
 // New opens the store cfg names.
@@ -27,6 +30,8 @@ func New(cfg Config) (Store, error) {
 			return nil, fmt.Errorf("the command backend needs a command: the program that keeps records")
 		}
 		return NewCommand(CommandConfig{Argv: cfg.Command, Protocol: cfg.Protocol})
+	case "postgres":
+		return NewPostgres(PostgresConfig{ConnStr: cfg.ConnStr, SchemaName: cfg.SchemaName})
 	case "", "file":
 		dir := cfg.Path
 		if dir == "" {
@@ -38,6 +43,6 @@ func New(cfg Config) (Store, error) {
 		}
 		return NewFile(dir)
 	default:
-		return nil, fmt.Errorf("token store backend %q is not file, command or none", cfg.Backend)
+		return nil, fmt.Errorf("token store backend %q is not file, command, postgres or none", cfg.Backend)
 	}
 }

@@ -22,7 +22,10 @@ func TestNew(t *testing.T) {
 		{name: "command, protocol 2", cfg: Config{Backend: "command", Command: []string{"true"}, Protocol: ProtocolConditional}},
 		{name: "command, unknown protocol", cfg: Config{Backend: "command", Command: []string{"true"}, Protocol: 7}, err: "protocol"},
 		{name: "command without a program", cfg: Config{Backend: "command"}, err: "needs a command"},
-		{name: "unknown backend", cfg: Config{Backend: "vault"}, err: `"vault" is not file, command or none`},
+		{name: "postgres", cfg: Config{Backend: "postgres", ConnStr: "host=db.internal dbname=tf", SchemaName: "ci"}},
+		{name: "postgres, bad connection string", cfg: Config{Backend: "postgres", ConnStr: "port=notaport"}, err: "conn_str"},
+		{name: "postgres, bad schema", cfg: Config{Backend: "postgres", SchemaName: "pg_x"}, err: "schema_name"},
+		{name: "unknown backend", cfg: Config{Backend: "vault"}, err: `"vault" is not file, command, postgres or none`},
 	} {
 		st, err := New(tc.cfg)
 		switch {
@@ -34,6 +37,8 @@ func TestNew(t *testing.T) {
 			t.Errorf("%s: %v", tc.name, err)
 		case st.Traits().Local != tc.local:
 			t.Errorf("%s: got traits %+v; want Local %t", tc.name, st.Traits(), tc.local)
+		case tc.cfg.Backend == "postgres" && !strings.Contains(st.Describe(), `"ci"."chains"`):
+			t.Errorf("%s: got %q; want the schema it was given", tc.name, st.Describe())
 		}
 	}
 }

@@ -655,7 +655,7 @@ func (s *postgresStore) putEnvelope(ctx context.Context, key Key, data []byte, n
 	return nil
 }
 
-// pgStoreError is an error of the postgres store. Its text names the store and operation and holds no password; the
+// pgStoreError is an error of the postgres store. Its text names the operation and holds no password; the
 // errors it wraps are for errors.Is and errors.As, not for printing.
 type pgStoreError struct {
 	msg  string
@@ -672,7 +672,8 @@ func (s *postgresStore) fail(ctx context.Context, op string, key Key, err error)
 	if errors.Is(err, ErrConflict) || errors.Is(err, ErrCorrupt) {
 		return err
 	}
-	what := fmt.Sprintf("%s: %s chain %s: ", s.Describe(), op, key)
+	// The store is not named: callers name it (the token source says "could not lock the postgres store: ...").
+	what := fmt.Sprintf("%s chain %s: ", op, key)
 	if ctx.Err() != nil {
 		errs := []error{err}
 		if cause := context.Cause(ctx); !errors.Is(err, cause) {

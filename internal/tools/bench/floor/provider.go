@@ -63,6 +63,8 @@ func (p *floorProvider) Schema(_ context.Context, _ provider.SchemaRequest, resp
 					"command":          pschema.ListAttribute{Optional: true, ElementType: types.StringType},
 					"command_protocol": pschema.StringAttribute{Optional: true},
 					"adopt_wait":       pschema.StringAttribute{Optional: true},
+					"conn_str":         pschema.StringAttribute{Optional: true, Sensitive: true},
+					"schema_name":      pschema.StringAttribute{Optional: true},
 				},
 			},
 		},
