@@ -19,7 +19,8 @@ provider "bipsync" {
 
   # Where bipsync_access_token keeps each refresh chain between runs. The
   # file backend is the default; on a CI runner that is not kept between
-  # jobs, use the command backend (guide: "Keeping a refresh chain alive").
+  # jobs, use the command backend, and for runners on several machines the
+  # postgres backend (guide: "Keeping a refresh chain alive").
   token_store {
     backend = "file"
   }
