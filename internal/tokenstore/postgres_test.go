@@ -819,7 +819,8 @@ func TestPostgresStore_RowColumnsMustMatchEnvelope(t *testing.T) {
 	assertNoSecret(t, "the error", err.Error())
 }
 
-// BenchmarkPostgresRoundTrip is what one exchange costs the store: Lock, Load, Save, unlock, over TCP on loopback.
+// BenchmarkPostgresRoundTrip is what one exchange costs the store: Lock, Load, Save, unlock, over TCP on loopback. The
+// tests' server runs with fsync off, so this is the store's own cost: a real server adds its WAL flush to the save.
 func BenchmarkPostgresRoundTrip(b *testing.B) {
 	st := newTestPostgresStore(b, pgtest.Start(b))
 	key := testKey(testSeed)

@@ -84,6 +84,7 @@ func unavailable(t testing.TB, reason string) {
 	t.Helper()
 	if onCI() {
 		t.Fatalf("postgres: %s (CI=true: the postgres store's tests must run; install PostgreSQL first, as `make test` does)", reason)
+		return // Fatalf ends the test; this keeps a stand-in for it (in this package's tests) from going on to Skip
 	}
 	skipOnce.Do(func() { fmt.Fprintln(os.Stderr, "SKIP postgres: "+reason) })
 	t.Skip("SKIP postgres: " + reason)

@@ -2,6 +2,7 @@ package pgtest
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -111,6 +112,32 @@ func TestSweep(t *testing.T) {
 	for name, kept := range map[string]bool{"bipsync-pgtest-dead": false, "bipsync-pgtest-live": true, "bipsync-pgtest-serving": true} {
 		if _, err := os.Stat(filepath.Join(parent, name)); (err == nil) != kept {
 			t.Errorf("%s: got stat error %v; want kept %t", name, err, kept)
+		}
+	}
+}
+
+// recordingTB stands in for a test, recording Skip and Fatal instead of ending it.
+type recordingTB struct {
+	testing.TB
+	skipped, fatal string
+}
+
+func (r *recordingTB) Helper()                           {}
+func (r *recordingTB) Skip(args ...any)                  { r.skipped = fmt.Sprint(args...) }
+func (r *recordingTB) Fatalf(format string, args ...any) { r.fatal = fmt.Sprintf(format, args...) }
+
+// Without PostgreSQL a test skips with a loud SKIP postgres line, and under CI=true fails instead. Not parallel: it
+// sets CI.
+func TestUnavailable(t *testing.T) {
+	for ci, wantFail := range map[string]bool{"": false, "false": false, "true": true, "1": true} {
+		t.Setenv("CI", ci)
+		r := &recordingTB{TB: t}
+		unavailable(r, "no PostgreSQL server found")
+		switch {
+		case wantFail && (r.fatal == "" || !strings.Contains(r.fatal, "no PostgreSQL server found") || r.skipped != ""):
+			t.Errorf("CI=%q: got fatal %q, skip %q; want a failure that says why", ci, r.fatal, r.skipped)
+		case !wantFail && (r.skipped != "SKIP postgres: no PostgreSQL server found" || r.fatal != ""):
+			t.Errorf("CI=%q: got skip %q, fatal %q; want the SKIP postgres line", ci, r.skipped, r.fatal)
 		}
 	}
 }
