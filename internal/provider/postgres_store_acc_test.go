@@ -3,12 +3,15 @@ package provider
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-testing/config"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
@@ -202,4 +205,66 @@ ephemeral "bipsync_access_token" "t" {
 		{"bad schema name", config, map[string]string{settings.EnvTokenStore: "postgres", settings.EnvTokenStoreSchemaName: strings.Repeat("s", 64)},
 			words("Invalid Bipsync Token Store Setting")},
 	})
+}
+
+// No log of a run holds the database password: the engine's and the provider's own, at TRACE, through a run that
+// works and one whose password is wrong. TF_ACC_LOG_PATH is process-wide, so this test is not parallel.
+func TestAccAccessToken_postgresStoreLogsNoPassword(t *testing.T) {
+	f := newFixture(t)
+	connStr := pgtest.Start(t)
+	right := pgtest.Shared(t).Password()
+	const wrong = "wrong-Pa55-9021"
+	logFile := filepath.Join(t.TempDir(), "acc.log")
+	t.Setenv("TF_ACC_LOG_PATH", logFile)
+	t.Setenv("TF_ACC_LOG", "TRACE")
+	t.Setenv("TF_LOG_PROVIDER", "TRACE")
+	t.Setenv("TF_LOG_SDK", "TRACE")
+	t.Setenv("TF_LOG_SDK_FRAMEWORK", "TRACE")
+	cfg := `
+variable "conn_str" {
+  type      = string
+  sensitive = true
+}
+` + f.postgresConfig("    backend  = \"postgres\"\n    conn_str = var.conn_str", f.seed())
+	var errText string
+	resource.UnitTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: f.factories(),
+		// The failing step's error is taken here rather than by ExpectError, so that its text can be scanned too.
+		ErrorCheck: func(err error) error {
+			if errText != "" || !summaryWith(summaryStoreError, "the server refused the login").MatchString(err.Error()) {
+				return err
+			}
+			errText = err.Error()
+			return nil
+		},
+		// The failing run first: the destroy after the last step runs with its configuration.
+		Steps: []resource.TestStep{
+			{
+				Config:          cfg,
+				ConfigVariables: config.Variables{"conn_str": config.StringVariable(strings.Replace(connStr, right, wrong, 1))},
+			},
+			{
+				Config:            cfg,
+				ConfigVariables:   config.Variables{"conn_str": config.StringVariable(connStr)},
+				ConfigStateChecks: []statecheck.StateCheck{f.echoToken("echo.t")},
+			},
+		},
+	})
+	if errText == "" {
+		t.Fatal("the run with the wrong password did not fail with Bipsync Token Store Error")
+	}
+	log, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(log), "configured bipsync provider") {
+		t.Fatal("the log holds no line of the provider's own; want its TRACE output scanned too")
+	}
+	for what, text := range map[string]string{"the log": string(log), "the error": errText} {
+		for _, pw := range []string{right, wrong} {
+			if strings.Contains(text, pw) {
+				t.Errorf("%s holds a password", what)
+			}
+		}
+	}
 }
