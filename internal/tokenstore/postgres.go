@@ -365,25 +365,37 @@ func (s *postgresStore) Lock(ctx context.Context, key Key) (func() error, error)
 	if err != nil {
 		return nil, s.fail(ctx, "lock", key, err)
 	}
-	c, err := s.acquire(ctx)
-	if err != nil {
-		release()
-		return nil, s.fail(ctx, "lock", key, err)
-	}
-	if err := s.ensure(ctx, c.Conn()); err != nil {
-		c.Release()
-		release()
-		return nil, s.fail(ctx, "lock", key, err)
-	}
 	id := s.chainLockID(key)
-	if _, err := c.Exec(ctx, "SELECT pg_advisory_lock($1)", id); err != nil {
+	var c *pgxpool.Conn
+	for attempt := 1; ; attempt++ {
+		if c, err = s.acquire(ctx); err != nil {
+			release()
+			return nil, s.fail(ctx, "lock", key, err)
+		}
+		waited := false
+		if err = s.ensure(ctx, c.Conn()); err == nil {
+			waited = true
+			_, err = c.Exec(ctx, "SELECT pg_advisory_lock($1)", id)
+		}
+		if err == nil {
+			break
+		}
 		// A lock granted just as the wait was cancelled must not outlive this call: ending the session releases it.
+		broken := c.Conn().IsClosed()
 		destroy(c)
-		release()
-		if ctx.Err() != nil {
+		if ctx.Err() != nil && waited {
+			release()
 			return nil, s.fail(ctx, "lock", key, fmt.Errorf("another runner holds it and did not release it in time: %w", context.Cause(ctx)))
 		}
-		return nil, s.fail(ctx, "lock", key, err)
+		if ctx.Err() != nil {
+			release()
+			return nil, s.fail(ctx, "lock", key, err)
+		}
+		// A pooled connection whose server restarted since fails at its first statement: try a new one.
+		if !broken || attempt == postgresAttempts {
+			release()
+			return nil, s.fail(ctx, "lock", key, err)
+		}
 	}
 	l := &pgLock{conn: c}
 	s.heldMu.Lock()

@@ -751,8 +751,35 @@ func TestPostgresStore_ServerRestartsMidRun(t *testing.T) {
 			t.Fatalf("%s: got %v; want the rival's %v", name, got, winner)
 		}
 	}
-	// While the server is down, every operation fails with ErrUnavailable.
+	// The pool's idle connections died with the server: the first load and lock after a restart (however soon) are not
+	// failed by them.
 	st := newTestPostgresStore(t, connStr)
+	for _, down := range []func(testing.TB){srv.Stop, srv.Crash} {
+		for range 2 {
+			u, err := st.Lock(withTimeout(t, 30*time.Second), testKey(testSeed))
+			if err != nil {
+				t.Fatalf("lock: %v", err)
+			}
+			mustUnlock(t, u)
+			if _, err := st.Load(withTimeout(t, 30*time.Second), testKey(testSeed), testSeed); err != nil {
+				t.Fatalf("load: %v", err)
+			}
+		}
+		down(t)
+		srv.Start(t)
+		u, err := st.Lock(withTimeout(t, 30*time.Second), testKey(testSeed))
+		if err != nil {
+			t.Fatalf("the first lock after a restart: got %v; want the lock", err)
+		}
+		mustUnlock(t, u)
+		down(t)
+		srv.Start(t)
+		if _, err := st.Load(withTimeout(t, 30*time.Second), testKey("another chain"), testSeed); err != nil {
+			t.Fatalf("the first load after a restart: got %v; want it done", err)
+		}
+	}
+
+	// While the server is down, every operation fails with ErrUnavailable.
 	srv.Stop(t)
 	if _, err := st.Load(withTimeout(t, 30*time.Second), testKey(testSeed), testSeed); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("server down: got %v; want ErrUnavailable", err)
