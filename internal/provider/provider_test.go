@@ -76,6 +76,8 @@ func TestMain(m *testing.M) {
 		}
 		os.Unsetenv(v)
 	}
+	// The postgres store's tests must run on CI (or fail), although CI leaves the environment just below.
+	pgtest.RequireIfCI(os.Getenv("CI"))
 	// A test run on a CI runner (or HCP Terraform) must not make every file-store test warn about it; the tests of
 	// that warning set these variables themselves.
 	for _, r := range throwAwayRunners {

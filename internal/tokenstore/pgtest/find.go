@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 )
 
 // Install is a PostgreSQL installation found on this machine: the directory holding initdb and postgres.
@@ -70,11 +71,23 @@ func isExecutable(p string) bool {
 	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
 }
 
-// onCI tells whether a missing server must fail rather than skip: CI=true, as .ci/run sets it.
+// onCI tells whether a missing server must fail rather than skip: CI=true, as .ci/run sets it, or what a TestMain
+// passed to RequireIfCI.
 func onCI() bool {
-	v := strings.ToLower(strings.TrimSpace(os.Getenv("CI")))
+	return truthy(os.Getenv("CI")) || requiredByCI.Load()
+}
+
+func truthy(v string) bool {
+	v = strings.ToLower(strings.TrimSpace(v))
 	return v != "" && v != "false" && v != "0"
 }
+
+var requiredByCI atomic.Bool
+
+// RequireIfCI makes a missing server fail the tests when ci, the value CI had, says this is a CI run. A TestMain that
+// takes CI out of the environment (the provider's does, so that its tests are not taken for runs on a throw-away
+// runner) passes on what it was, so that CI still runs the postgres tests or fails.
+func RequireIfCI(ci string) { requiredByCI.Store(truthy(ci)) }
 
 // String names the installation for logs.
 func (i *Install) String() string { return fmt.Sprintf("PostgreSQL %s in %s", i.Version, i.BinDir) }

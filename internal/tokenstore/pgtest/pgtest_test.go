@@ -129,15 +129,24 @@ func (r *recordingTB) Fatalf(format string, args ...any) { r.fatal = fmt.Sprintf
 // Without PostgreSQL a test skips with a loud SKIP postgres line, and under CI=true fails instead. Not parallel: it
 // sets CI.
 func TestUnavailable(t *testing.T) {
-	for ci, wantFail := range map[string]bool{"": false, "false": false, "true": true, "1": true} {
-		t.Setenv("CI", ci)
+	for _, tc := range []struct {
+		ci, passedOn string // CI in the environment, and what a TestMain passed to RequireIfCI
+		wantFail     bool
+	}{
+		{"", "", false}, {"false", "", false}, {"true", "", true}, {"1", "", true},
+		{"", "true", true}, // a TestMain took CI out of the environment and passed its value on
+		{"", "false", false},
+	} {
+		t.Setenv("CI", tc.ci)
+		RequireIfCI(tc.passedOn)
 		r := &recordingTB{TB: t}
 		unavailable(r, "no PostgreSQL server found")
+		RequireIfCI("")
 		switch {
-		case wantFail && (r.fatal == "" || !strings.Contains(r.fatal, "no PostgreSQL server found") || r.skipped != ""):
-			t.Errorf("CI=%q: got fatal %q, skip %q; want a failure that says why", ci, r.fatal, r.skipped)
-		case !wantFail && (r.skipped != "SKIP postgres: no PostgreSQL server found" || r.fatal != ""):
-			t.Errorf("CI=%q: got skip %q, fatal %q; want the SKIP postgres line", ci, r.skipped, r.fatal)
+		case tc.wantFail && (r.fatal == "" || !strings.Contains(r.fatal, "no PostgreSQL server found") || r.skipped != ""):
+			t.Errorf("CI=%q, passed on %q: got fatal %q, skip %q; want a failure that says why", tc.ci, tc.passedOn, r.fatal, r.skipped)
+		case !tc.wantFail && (r.skipped != "SKIP postgres: no PostgreSQL server found" || r.fatal != ""):
+			t.Errorf("CI=%q, passed on %q: got skip %q, fatal %q; want the SKIP postgres line", tc.ci, tc.passedOn, r.skipped, r.fatal)
 		}
 	}
 }
