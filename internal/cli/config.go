@@ -108,7 +108,7 @@ func (e *env) tokenClient(c client) (*bipsync.Client, error) {
 
 // storeFlags name a token store: the same sources as the provider's token_store block.
 type storeFlags struct {
-	backend, path, command, protocol, adoptWait string
+	backend, path, command, protocol, adoptWait, connStr, schemaName string
 }
 
 // storeSettings are the resolved store flags.
@@ -119,7 +119,7 @@ type storeSettings struct {
 }
 
 func (s *storeFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&s.backend, "token-store", "", "token store `backend`: file, command or none (default $"+settings.EnvTokenStore+", else file)")
+	fs.StringVar(&s.backend, "token-store", "", "token store `backend`: file, command, postgres or none (default $"+settings.EnvTokenStore+", else file)")
 	fs.StringVar(&s.path, "token-store-path", "", "`directory` of the file backend (default $"+settings.EnvTokenStorePath+
 		", else terraform-provider-bipsync/chains in the user cache directory)")
 	fs.StringVar(&s.command, "token-store-command", "", "`program` and fixed arguments of the command backend, as a JSON array or "+
@@ -128,14 +128,19 @@ func (s *storeFlags) register(fs *flag.FlagSet) {
 		"(conditional put) (default $"+settings.EnvTokenStoreProtocol+", else 1)")
 	fs.StringVar(&s.adoptWait, "token-store-adopt-wait", "", "how long a refused exchange waits for another runner's record, as a "+
 		"Go `duration` (default $"+settings.EnvTokenStoreAdoptWait+", else 90s)")
+	fs.StringVar(&s.connStr, "token-store-conn-str", "", "libpq `connection string` of the postgres backend, key=value pairs or a "+
+		"URL (default $"+settings.EnvTokenStoreConnStr+", else the PG* variables); give the password in PGPASSWORD or "+
+		"~/.pgpass, not here, where other users of the machine can read it")
+	fs.StringVar(&s.schemaName, "token-store-schema-name", "", "`schema` of the postgres backend's table (default $"+
+		settings.EnvTokenStoreSchemaName+", else "+tokenstore.DefaultPostgresSchema+")")
 }
 
 func (s *storeFlags) resolve() (storeSettings, error) {
 	backend, backendSrc := settings.Resolve("token-store", s.backend, settings.EnvTokenStore)
 	switch backend {
-	case "", "file", "command", "none":
+	case "", "file", "command", "postgres", "none":
 	default:
-		return storeSettings{}, usagef("the token store backend %q from %s is not file, command or none", backend, backendSrc)
+		return storeSettings{}, usagef("the token store backend %q from %s is not file, command, postgres or none", backend, backendSrc)
 	}
 	path, _ := settings.Resolve("token-store-path", s.path, settings.EnvTokenStorePath)
 	out := storeSettings{cfg: tokenstore.Config{Backend: backend, Path: path}}
@@ -145,6 +150,23 @@ func (s *storeFlags) resolve() (storeSettings, error) {
 			return storeSettings{}, usagef("the token store command from %s: %v", src, err)
 		}
 		out.cfg.Command = argv
+	}
+	if backend == "postgres" {
+		connStr, src := settings.Resolve("token-store-conn-str", s.connStr, settings.EnvTokenStoreConnStr)
+		if src == "" {
+			src = "the PG* environment variables"
+		}
+		// The error never quotes the connection string: it may hold a password.
+		if err := tokenstore.CheckPostgresConnStr(connStr); err != nil {
+			return storeSettings{}, usagef("the postgres connection string from %s: %v", src, err)
+		}
+		schema, src := settings.Resolve("token-store-schema-name", s.schemaName, settings.EnvTokenStoreSchemaName)
+		if src != "" {
+			if err := tokenstore.CheckPostgresSchemaName(schema); err != nil {
+				return storeSettings{}, usagef("the postgres schema name from %s: %v", src, err)
+			}
+		}
+		out.cfg.ConnStr, out.cfg.SchemaName = connStr, schema
 	}
 	if backend == "command" && len(out.cfg.Command) == 0 {
 		return storeSettings{}, usagef("the command backend needs -token-store-command or %s: the program that keeps "+

@@ -273,7 +273,10 @@ func TestAuthorize_usage(t *testing.T) {
 		{"pkce flag without -pkce", append(ep, "-redirect-uri", "http://127.0.0.1:8765/cb"), "belong to -pkce"},
 		{"store flag without -store", append(ep, "-token-store", "none"), "add -store"},
 		{"store none", append(ep, "-store", "-token-store", "none"), "keeps records"},
-		{"bad store backend", append(ep, "-store", "-token-store", "vault"), "not file, command or none"},
+		{"bad store backend", append(ep, "-store", "-token-store", "vault"), "not file, command, postgres or none"},
+		{"bad postgres connection string", append(ep, "-store", "-token-store", "postgres", "-token-store-conn-str",
+			"host=db port=notaport password=Pa55-cli-4412"), "the postgres connection string from the --token-store-conn-str flag"},
+		{"bad postgres schema", append(ep, "-store", "-token-store", "postgres", "-token-store-schema-name", "pg_x"), "reserved"},
 		{"pkce without redirect", append(ep, "-pkce", "-authorize-url", f.url+"/oauth/authorize"), "needs the redirect URI"},
 		{"pkce redirect on localhost", append(ep, "-pkce", "-authorize-url", f.url+"/oauth/authorize", "-redirect-uri", "http://localhost:8765/cb"), "127.0.0.1"},
 		{"pkce redirect without port", append(ep, "-pkce", "-authorize-url", f.url+"/oauth/authorize", "-redirect-uri", "http://127.0.0.1/cb"), "no port"},
@@ -284,6 +287,9 @@ func TestAuthorize_usage(t *testing.T) {
 		r := f.run(context.Background(), "", Options{}, append([]string{"authorize"}, tc.args...)...)
 		if r.code != ExitUsage || !strings.Contains(r.stderr, tc.want) {
 			t.Errorf("%s: exit %d; want 2 and %q; stderr:\n%s", tc.name, r.code, tc.want, r.stderr)
+		}
+		if strings.Contains(r.stderr, "Pa55-cli-4412") {
+			t.Errorf("%s: the error quotes the password", tc.name)
 		}
 	}
 	if n := len(f.srv.Requests()); n != 0 {

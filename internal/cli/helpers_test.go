@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/bipsync/terraform-provider-bipsync/internal/bipsynctest"
+	"github.com/bipsync/terraform-provider-bipsync/internal/tokenstore/pgtest"
 )
 
 const (
@@ -27,7 +28,8 @@ const (
 )
 
 // TestMain clears the BIPSYNC_* settings a developer may have exported (the commands fall back to them), and lets the
-// test binary act as the provider binary running a subcommand, for tests that need a second process.
+// test binary act as the provider binary running a subcommand, for tests that need a second process. It removes the
+// PostgreSQL server the postgres store's tests share at the end.
 func TestMain(m *testing.M) {
 	if raw := os.Getenv(envChildArg); raw != "" {
 		var args []string
@@ -37,12 +39,13 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(Run(context.Background(), args, IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}, Options{}))
 	}
+	// PG*: libpq's variables, which the postgres store reads; a developer's PGHOST must not decide where tests go.
 	for _, kv := range os.Environ() {
-		if name, _, _ := strings.Cut(kv, "="); strings.HasPrefix(name, "BIPSYNC_") {
+		if name, _, _ := strings.Cut(kv, "="); strings.HasPrefix(name, "BIPSYNC_") || strings.HasPrefix(name, "PG") {
 			os.Unsetenv(name)
 		}
 	}
-	os.Exit(m.Run())
+	pgtest.Main(m) // runs the tests, then removes the PostgreSQL server the postgres store's tests share
 }
 
 // fixture is a fake Bipsync on the wall clock (x/oauth2 polls on it) with a 1 s device interval, a public and a
@@ -52,6 +55,8 @@ type fixture struct {
 	srv *bipsynctest.Server
 	url string
 	dir string
+	// pgConnStr is the fixture's database for the postgres store, made on first use.
+	pgConnStr string
 }
 
 func newFixture(t *testing.T, opts bipsynctest.Options) *fixture {

@@ -15,6 +15,7 @@ import (
 	"github.com/bipsync/terraform-provider-bipsync/internal/bipsynctest"
 	"github.com/bipsync/terraform-provider-bipsync/internal/tokensource"
 	"github.com/bipsync/terraform-provider-bipsync/internal/tokenstore"
+	"github.com/bipsync/terraform-provider-bipsync/internal/tokenstore/pgtest"
 )
 
 // storeKind is one token store backend the commands are tested against, with the flags that name it.
@@ -48,6 +49,12 @@ var storeKinds = []storeKind{
 		}
 		argv, _ := json.Marshal([]string{"sh", script, records})
 		return []string{"-token-store", "command", "-token-store-command", string(argv)}
+	}},
+	{"postgres", func(f *fixture) []string {
+		if f.pgConnStr == "" {
+			f.pgConnStr = pgtest.Start(f.t)
+		}
+		return []string{"-token-store", "postgres", "-token-store-conn-str", f.pgConnStr}
 	}},
 }
 
