@@ -1,0 +1,490 @@
+// Package multimachine simulates CI runners on separate machines that share one Bipsync refresh chain through a
+// token store, and drives each through plan and apply of a real Terraform or OpenTofu at the same moment.
+//
+// A machine is a working directory and an environment of its own: its own HOME, TMPDIR and XDG_CACHE_HOME, so that
+// no local file or lock (the command store's lock files, rescue files, the engine's files) is shared with another
+// machine; only the token store is shared, as it is between real runners. Every engine command is an OS process that
+// starts the provider as a real plugin process, and the provider runs store helpers and consumers as processes of
+// their own.
+//
+// All of them run one program, the runner (testdata/runner, built by BuildRunner and installed through a
+// dev_overrides CLI configuration): the real provider with its clock read from a clock file that the harness
+// controls (SharedClock), the store helper over a shared directory (RunStoreHelper), and the consumer that uses a
+// handed-out token against the fake server (RunConsumer). Each chain has a fake Bipsync server of its own
+// (bipsynctest) on the same clock, so its counters are that chain's alone. Between rounds the harness moves the
+// clock so that the chain's access token is due for rotation: a round costs seconds, not an hour.
+package multimachine
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bipsync/terraform-provider-bipsync/internal/bipsync"
+	"github.com/bipsync/terraform-provider-bipsync/internal/bipsynctest"
+	"github.com/bipsync/terraform-provider-bipsync/internal/tokenstore"
+)
+
+// ClientID is the OAuth client of every chain.
+const ClientID = "fleet-client"
+
+// RunnerName is the runner's file name: the engine looks for the provider under it in the dev_overrides directory.
+const RunnerName = "terraform-provider-bipsync"
+
+// BuildRunner compiles the runner into dir as RunnerName and returns its path. It runs `go build` in the module
+// that holds this package, which must be the working directory or one of its parents.
+func BuildRunner(ctx context.Context, dir string) (string, error) {
+	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	gomod := strings.TrimSpace(string(out))
+	if gomod == "" || gomod == os.DevNull {
+		return "", errors.New("build the runner inside the provider's module")
+	}
+	bin := filepath.Join(dir, RunnerName)
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./internal/multimachine/testdata/runner")
+	cmd.Dir = filepath.Dir(gomod)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build the runner: %w\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// Store is a token store that every machine of a chain shares.
+type Store struct {
+	// Name labels the store in results.
+	Name string
+	// attrs renders the token_store block's attributes for a runner at the given path.
+	attrs func(runner string) string
+	// open returns the store as the harness reads it, to check the chain at the end.
+	open func(runner, lockDir string) (tokenstore.Store, error)
+}
+
+// DirStore is a command store whose helper (mode HelperGetPut or HelperConditional, command_protocol 1 or 2) keeps
+// records in dir, a directory every machine shares: the stand-in for a secret manager.
+func DirStore(name, mode, dir string) Store {
+	protocol := tokenstore.ProtocolGetPut
+	if mode == HelperConditional {
+		protocol = tokenstore.ProtocolConditional
+	}
+	return Store{
+		Name: name,
+		attrs: func(runner string) string {
+			return fmt.Sprintf("    backend          = \"command\"\n    command          = [%q, %q, %q]\n"+
+				"    command_protocol = \"%d\"\n", runner, mode, dir, protocol)
+		},
+		open: func(runner, lockDir string) (tokenstore.Store, error) {
+			return tokenstore.NewCommand(tokenstore.CommandConfig{Argv: []string{runner, mode, dir}, Protocol: protocol, LockDir: lockDir})
+		},
+	}
+}
+
+// FleetConfig configures NewFleet.
+type FleetConfig struct {
+	// Engine is the Terraform or OpenTofu binary.
+	Engine string
+	// Runner is the runner binary (BuildRunner).
+	Runner string
+	// Dir holds everything of the fleet: the clock file, the chains' shared directories and the machines.
+	Dir string
+	// Start is the fake time at which the clock starts, and Rate how much faster than real time it runs.
+	Start time.Time
+	Rate  float64
+}
+
+// Fleet is a set of chains, each with its machines, on one fake clock.
+type Fleet struct {
+	cfg   FleetConfig
+	clock *SharedClock
+	cli   string // the dev_overrides CLI configuration's text
+	n     int
+}
+
+// NewFleet starts the fleet's clock.
+func NewFleet(cfg FleetConfig) (*Fleet, error) {
+	if cfg.Engine == "" || cfg.Runner == "" || cfg.Dir == "" {
+		return nil, errors.New("a fleet needs an engine, a runner and a directory")
+	}
+	if cfg.Rate == 0 {
+		cfg.Rate = 1
+	}
+	clock, err := NewSharedClock(filepath.Join(cfg.Dir, "clock.json"), cfg.Start, cfg.Rate)
+	if err != nil {
+		return nil, err
+	}
+	runnerDir := filepath.Dir(cfg.Runner)
+	cli := fmt.Sprintf("provider_installation {\n  dev_overrides {\n    \"registry.terraform.io/bipsync/bipsync\"  = %[1]q\n"+
+		"    \"registry.opentofu.org/bipsync/bipsync\" = %[1]q\n  }\n  direct {}\n}\n", runnerDir)
+	return &Fleet{cfg: cfg, clock: clock, cli: cli}, nil
+}
+
+// Clock is the fleet's clock.
+func (f *Fleet) Clock() *SharedClock { return f.clock }
+
+// ChainConfig configures a chain.
+type ChainConfig struct {
+	// Name labels the chain in results.
+	Name  string
+	Store Store
+	// Machines is how many machines share the chain.
+	Machines int
+	// Latency is what the chain's fake server adds to every request; RevokePause its fork mode
+	// (bipsynctest.Options.RevokePause).
+	Latency     time.Duration
+	RevokePause time.Duration
+	// AdoptWait is the token store's adopt_wait, in fake time; zero leaves the provider's default.
+	AdoptWait time.Duration
+}
+
+// Chain is one refresh chain, its fake server and the machines that share it.
+type Chain struct {
+	cfg      ChainConfig
+	fleet    *Fleet
+	srv      *bipsynctest.Server
+	url      string
+	secret   string
+	seed     string
+	machines []*machine
+	round    int
+}
+
+// usesFile, in a machine's working directory, is where its consumers record their uses.
+const usesFile = "uses.jsonl"
+
+type machine struct {
+	name string
+	work string // the engine's working directory
+	uses string // the consumers' results, one JSON line per use
+	env  []string
+}
+
+// NewChain seeds a chain on a new fake server and sets up its machines.
+func (f *Fleet) NewChain(cfg ChainConfig) (*Chain, error) {
+	if cfg.Machines < 1 {
+		return nil, errors.New("a chain needs at least one machine")
+	}
+	f.n++
+	c := &Chain{cfg: cfg, fleet: f, secret: rand.Text()}
+	c.srv = bipsynctest.NewServer(bipsynctest.Options{Now: f.clock.Now, Latency: cfg.Latency, RevokePause: cfg.RevokePause})
+	c.srv.AddClient(ClientID, c.secret)
+	c.seed = c.srv.IssueRefreshToken(ClientID, []string{"read", "write"})
+	c.url = c.srv.Start()
+	base := filepath.Join(f.cfg.Dir, fmt.Sprintf("chain-%d", f.n))
+	for i := range cfg.Machines {
+		m, err := c.newMachine(filepath.Join(base, fmt.Sprintf("machine-%d", i+1)), fmt.Sprintf("machine %d", i+1))
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		c.machines = append(c.machines, m)
+	}
+	return c, nil
+}
+
+func (c *Chain) newMachine(dir, name string) (*machine, error) {
+	m := &machine{name: name, work: filepath.Join(dir, "work"), uses: filepath.Join(dir, "work", usesFile)}
+	for _, sub := range []string{"home", "tmp", "cache", "work"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
+			return nil, err
+		}
+	}
+	cli := filepath.Join(dir, "cli.tfrc")
+	if err := os.WriteFile(cli, []byte(c.fleet.cli), 0o600); err != nil {
+		return nil, err
+	}
+	m.env = []string{
+		"PATH=" + os.Getenv("PATH"),
+		"HOME=" + filepath.Join(dir, "home"),
+		"TMPDIR=" + filepath.Join(dir, "tmp"),
+		"XDG_CACHE_HOME=" + filepath.Join(dir, "cache"),
+		"TF_CLI_CONFIG_FILE=" + cli,
+		"CHECKPOINT_DISABLE=1",
+		"TF_IN_AUTOMATION=1",
+		"TF_INPUT=0",
+		ClockFileEnv + "=" + c.fleet.clock.Path(),
+		"TF_VAR_seed=" + c.seed,
+		"BIPSYNC_CLIENT_SECRET=" + c.secret,
+	}
+	return m, nil
+}
+
+// Server is the chain's fake Bipsync server.
+func (c *Chain) Server() *bipsynctest.Server { return c.srv }
+
+// Name is the chain's label.
+func (c *Chain) Name() string { return c.cfg.Name }
+
+// Close stops the chain's server.
+func (c *Chain) Close() { c.srv.Close() }
+
+// config is the machines' configuration: one ephemeral token, and a terraform_data (replaced in every run) whose
+// provisioner hands the token to a consumer through its environment.
+func (c *Chain) config(useAfter time.Duration) string {
+	runner := c.fleet.cfg.Runner
+	return fmt.Sprintf(`terraform {
+  required_providers {
+    bipsync = {
+      source = "bipsync/bipsync"
+    }
+  }
+}
+
+variable "seed" {
+  type      = string
+  sensitive = true
+  ephemeral = true
+}
+
+provider "bipsync" {
+  base_url  = %q
+  client_id = %q
+
+  token_store {
+%s  }
+}
+
+ephemeral "bipsync_access_token" "t" {
+  refresh_token = var.seed
+}
+
+resource "terraform_data" "use" {
+  triggers_replace = plantimestamp()
+
+  provisioner "local-exec" {
+    interpreter = [%q, %q, %q, %q]
+    command     = %q
+    environment = {
+      %s = ephemeral.bipsync_access_token.t.access_token
+    }
+  }
+}
+`, c.url, ClientID, c.storeAttrs(), runner, ConsumeMode, usesFile, c.url, useAfter.String(), TokenEnv)
+}
+
+func (c *Chain) storeAttrs() string {
+	attrs := c.cfg.Store.attrs(c.fleet.cfg.Runner)
+	if c.cfg.AdoptWait > 0 {
+		attrs += fmt.Sprintf("    adopt_wait       = %q\n", c.cfg.AdoptWait.String())
+	}
+	return attrs
+}
+
+// RoundOptions shape a round.
+type RoundOptions struct {
+	// Stagger is the fake time between the starts of successive machines of a chain; zero starts them all at once.
+	Stagger time.Duration
+	// UseAfter is the fake time a consumer waits between the hand-out and its use of the token.
+	UseAfter time.Duration
+}
+
+// RoundResult is what one round of one chain did.
+type RoundResult struct {
+	Chain string
+	Round int
+	// Wall is the real time from the first machine's start to the last machine's end.
+	Wall time.Duration
+	// CPU is the user and system time of the engine commands and every process they started and waited for (the
+	// provider, its store helpers, the consumers).
+	CPU time.Duration
+	// Machines ran plan + apply; Failed says which failed and how (the engine's output tail).
+	Machines int
+	Failed   []string
+	// Counted by the chain's fake server during the round: successful exchanges, exchanges refused as revoked,
+	// exchanges that forked the chain, and every token request.
+	Exchanges, Refused, Forked, TokenRequests int
+	// Uses are the consumers' uses of their tokens.
+	Uses []Use
+}
+
+// Live counts the uses whose token was live.
+func (r RoundResult) Live() int {
+	n := 0
+	for _, u := range r.Uses {
+		if u.Status == 200 {
+			n++
+		}
+	}
+	return n
+}
+
+// Round runs plan, then apply of that plan, on every machine of the chains at once (or staggered), and reports per
+// chain. Nothing else may run on the chains meanwhile.
+func (f *Fleet) Round(ctx context.Context, chains []*Chain, o RoundOptions) ([]RoundResult, error) {
+	type run struct {
+		start, end time.Time
+		cpu        time.Duration
+		err        error
+	}
+	results := make([]RoundResult, len(chains))
+	runs := make([][]run, len(chains))
+	before := make([]bipsynctest.Stats, len(chains))
+	for i, c := range chains {
+		c.round++
+		results[i] = RoundResult{Chain: c.cfg.Name, Round: c.round, Machines: len(c.machines)}
+		runs[i] = make([]run, len(c.machines))
+		before[i] = c.srv.Stats()
+		for _, m := range c.machines {
+			if err := os.WriteFile(filepath.Join(m.work, "main.tf"), []byte(c.config(o.UseAfter)), 0o600); err != nil {
+				return nil, err
+			}
+			if err := os.Remove(m.uses); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return nil, err
+			}
+		}
+	}
+	stagger := f.clock.Real(o.Stagger)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i, c := range chains {
+		for j, m := range c.machines {
+			wg.Go(func() {
+				at := start.Add(time.Duration(j) * stagger)
+				select {
+				case <-time.After(time.Until(at)):
+				case <-ctx.Done():
+					runs[i][j].err = ctx.Err()
+					return
+				}
+				r := run{start: time.Now()}
+				r.cpu, r.err = f.planApply(ctx, m)
+				r.end = time.Now()
+				runs[i][j] = r
+			})
+		}
+	}
+	wg.Wait()
+	for i, c := range chains {
+		res := &results[i]
+		var first, last time.Time
+		for j, r := range runs[i] {
+			if r.err != nil {
+				res.Failed = append(res.Failed, fmt.Sprintf("%s: %v", c.machines[j].name, r.err))
+			}
+			if first.IsZero() || r.start.Before(first) {
+				first = r.start
+			}
+			last = maxTime(last, r.end)
+			res.CPU += r.cpu
+		}
+		res.Wall = last.Sub(first)
+		after := c.srv.Stats()
+		res.Exchanges = after.RefreshExchanges - before[i].RefreshExchanges
+		res.Refused = after.RefreshRevoked - before[i].RefreshRevoked
+		res.Forked = after.RefreshForked - before[i].RefreshForked
+		res.TokenRequests = after.TokenRequests - before[i].TokenRequests
+		for _, m := range c.machines {
+			uses, err := readUses(m.uses)
+			if err != nil {
+				res.Failed = append(res.Failed, fmt.Sprintf("%s: consumer: %v", m.name, err))
+			}
+			res.Uses = append(res.Uses, uses...)
+		}
+	}
+	return results, ctx.Err()
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// planApply runs `plan -out`, then applies that plan, as CI does: two engine commands, each with provider processes
+// of its own.
+func (f *Fleet) planApply(ctx context.Context, m *machine) (time.Duration, error) {
+	cpu, err := f.engine(ctx, m, "plan", "-out=tfplan")
+	if err != nil {
+		return cpu, err
+	}
+	more, err := f.engine(ctx, m, "apply", "tfplan")
+	return cpu + more, err
+}
+
+func (f *Fleet) engine(ctx context.Context, m *machine, sub string, rest ...string) (time.Duration, error) {
+	args := append([]string{sub, "-input=false", "-no-color", "-compact-warnings"}, rest...)
+	cmd := exec.CommandContext(ctx, f.cfg.Engine, args...)
+	cmd.Dir = m.work
+	cmd.Env = m.env
+	// On cancellation, let the engine stop its provider processes and release its locks, as Ctrl-C would.
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 10 * time.Second
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	var cpu time.Duration
+	if cmd.ProcessState != nil {
+		cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	}
+	if err != nil {
+		return cpu, fmt.Errorf("%s: %w\n%s", sub, err, tail(out.String(), 40))
+	}
+	return cpu, nil
+}
+
+// tail returns the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = append([]string{"[...]"}, lines[len(lines)-n:]...)
+	}
+	return strings.Join(lines, "\n")
+}
+
+func readUses(path string) ([]Use, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, errors.New("no use recorded: the provisioner did not run")
+	}
+	if err != nil {
+		return nil, err
+	}
+	var uses []Use
+	for line := range strings.Lines(string(b)) {
+		var u Use
+		if err := json.Unmarshal([]byte(line), &u); err != nil {
+			return uses, fmt.Errorf("result line %q: %w", strings.TrimSpace(line), err)
+		}
+		uses = append(uses, u)
+	}
+	return uses, nil
+}
+
+// Head is the chain as the store holds it.
+type Head struct {
+	// Generation counts the exchanges recorded on the chain.
+	Generation int64
+	// RefreshLive and AccessLive say whether the fake server would accept the stored head and access token now.
+	RefreshLive, AccessLive bool
+}
+
+// Head reads the chain's record from the store, as a machine would, and asks the fake server about it.
+func (c *Chain) Head(ctx context.Context, lockDir string) (Head, error) {
+	client, err := bipsync.New(bipsync.Config{BaseURL: c.url, ClientID: ClientID, ClientSecret: c.secret})
+	if err != nil {
+		return Head{}, err
+	}
+	st, err := c.cfg.Store.open(c.fleet.cfg.Runner, lockDir)
+	if err != nil {
+		return Head{}, err
+	}
+	rec, err := st.Load(ctx, tokenstore.KeyFor(client.TokenURL(), ClientID, c.seed), c.seed)
+	if err != nil {
+		return Head{}, err
+	}
+	if rec == nil {
+		return Head{}, errors.New("the store holds no record of the chain")
+	}
+	return Head{Generation: rec.Generation, RefreshLive: c.srv.RefreshTokenLive(rec.RefreshToken),
+		AccessLive: c.srv.AccessTokenLive(rec.AccessToken)}, nil
+}
