@@ -68,7 +68,8 @@ func fleet(t *testing.T) *multimachine.Fleet {
 		}
 	}
 	runnerOnce.Do(func() {
-		if runnerDir, runnerErr = os.MkdirTemp("", "multimachine-runner-"); runnerErr == nil {
+		// Shared by every test of the binary (t.TempDir would go with the first test); TestMain removes it.
+		if runnerDir, runnerErr = os.MkdirTemp("", "multimachine-runner-"); runnerErr == nil { //nolint:usetesting // see above
 			runnerBin, runnerErr = multimachine.BuildRunner(context.Background(), runnerDir)
 		}
 	})
