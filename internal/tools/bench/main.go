@@ -1,7 +1,8 @@
 // Command bench measures what the Bipsync provider costs a Terraform or OpenTofu run: refresh exchanges (each one
 // revokes the previous tokens, so fewer is safer as well as faster), wall time next to the engine alone and to a
-// do-nothing provider of the same shape (the floor), the added time of many chains behind a slow server, and the
-// provider's peak memory. It builds the provider and the floor, serves the fake Bipsync server in process, drives a
+// do-nothing provider of the same shape (the floor), the added time of many chains behind a slow server, the
+// provider's peak memory, and 1 to 8 runners on separate (simulated) machines sharing one chain through a token store.
+// It builds the provider and the floor, serves the fake Bipsync server in process, drives a
 // real engine through a dev_overrides CLI configuration, runs the Go benchmarks of the token store and the token
 // client, and prints one markdown report:
 //
@@ -27,17 +28,18 @@ import (
 
 // options are the command-line flags.
 type options struct {
-	engine      string
-	rounds      int
-	scaleRounds int
-	chains      int
-	latency     time.Duration
-	dueSlack    time.Duration
-	only        map[string]bool
-	keep        bool
-	verbose     bool
-	profileDir  string
-	env         envList
+	engine       string
+	rounds       int
+	scaleRounds  int
+	runnerRounds int
+	chains       int
+	latency      time.Duration
+	dueSlack     time.Duration
+	only         map[string]bool
+	keep         bool
+	verbose      bool
+	profileDir   string
+	env          envList
 }
 
 // envList collects repeated -env flags.
@@ -54,7 +56,7 @@ func (e *envList) Set(kv string) error {
 }
 
 // sections are the parts of the report, in order.
-var sections = []string{"exchanges", "overhead", "scale", "go"}
+var sections = []string{"exchanges", "overhead", "scale", "runners", "go"}
 
 func main() {
 	var (
@@ -64,6 +66,7 @@ func main() {
 	flag.StringVar(&o.engine, "engine", "tofu", "engine to drive: tofu (OpenTofu "+"built and cached by ./internal/tools/engine) or terraform (>= 1.11 on PATH)")
 	flag.IntVar(&o.rounds, "rounds", 20, "interleaved rounds of the overhead comparison (plus one warm-up round)")
 	flag.IntVar(&o.scaleRounds, "scale-rounds", 5, "rounds of the scale runs, each at 0 latency and at -latency")
+	flag.IntVar(&o.runnerRounds, "runner-rounds", 3, "due rounds of each runners configuration (after the round that starts the chain)")
 	flag.IntVar(&o.chains, "chains", 200, "independent chains in the scale runs")
 	flag.DurationVar(&o.latency, "latency", 50*time.Millisecond, "latency the fake server adds to every request in the scale runs")
 	flag.DurationVar(&o.dueSlack, "due-slack", 20*time.Second, "how long a token stays reusable in the due-token run; the run waits this long for it to fall due")
@@ -126,8 +129,8 @@ func (o options) validate() error {
 	switch {
 	case o.engine != "tofu" && o.engine != "terraform":
 		return fmt.Errorf("-engine %q: want tofu or terraform", o.engine)
-	case o.rounds < 1, o.scaleRounds < 1:
-		return errors.New("-rounds and -scale-rounds must be at least 1")
+	case o.rounds < 1, o.scaleRounds < 1, o.runnerRounds < 1:
+		return errors.New("-rounds, -scale-rounds and -runner-rounds must be at least 1")
 	case o.chains < 1:
 		return errors.New("-chains must be at least 1")
 	case o.latency < 0:
@@ -158,6 +161,7 @@ func run(ctx context.Context, o options, out, log io.Writer) error {
 		{"exchanges", b.exchanges},
 		{"overhead", b.overhead},
 		{"scale", b.scale},
+		{"runners", b.runners},
 		{"go", b.goBenchmarks},
 	}
 	start := time.Now()

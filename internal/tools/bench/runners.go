@@ -1,0 +1,201 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"time"
+
+	"github.com/bipsync/terraform-provider-bipsync/internal/multimachine"
+)
+
+const (
+	// runnersLatency is what the fake adds to every request in the runners section, as in the multi-machine test.
+	runnersLatency = 400 * time.Millisecond
+	// runnersRate is how much faster than real time the fleet's clock runs; runnersAdoptWait keeps the provider's
+	// default adopt_wait (90 s) in real time at that rate.
+	runnersRate      = 10
+	runnersAdoptWait = 90 * time.Second * runnersRate
+	// runnersDueJump moves the clock between rounds so that the token the round before handed out is under the
+	// default min_validity: every measured round is due for rotation.
+	runnersDueJump = 50 * time.Minute
+	// runnersWallTarget bounds a due round of 8 runners on one chain of a store with a shared lock, as a multiple of
+	// one runner's.
+	runnersWallTarget = 1.5
+)
+
+// runnerCounts are the numbers of runners sharing one chain.
+var runnerCounts = []int{1, 2, 4, 8}
+
+// runnerStore is a store the runners section measures.
+type runnerStore struct {
+	name string
+	// make returns the store for one chain; dir is a directory of the chain's own.
+	make func(dir string) (multimachine.Store, error)
+	// sharedLock stores queue runners on a lock in the store: the wall-time target applies to them.
+	sharedLock bool
+	// getPut stores have no conditional write: the refused-attempts target applies to them.
+	getPut bool
+}
+
+// runners measures K runners (separate machines: each its own HOME, TMPDIR and cache, only the store shared) that run
+// plan + apply of one ephemeral token on one chain at the same moment, in rounds that are each due for rotation,
+// through the real engine. It reports the wall time of a due round next to one runner's and next to K runners on K
+// separate chains (what the machine's CPUs cost K runners whatever they share), and the exchange attempts the server
+// refused (each one a runner that lost a race for the head and adopted the winner's record).
+func (b *bench) runners(ctx context.Context, w io.Writer) error {
+	bin, err := multimachine.BuildRunner(ctx, filepath.Join(b.tmp, "runner"))
+	if err != nil {
+		return err
+	}
+	fleetDir := filepath.Join(b.tmp, "fleet")
+	if err := os.MkdirAll(fleetDir, 0o700); err != nil {
+		return err
+	}
+	fleet, err := multimachine.NewFleet(multimachine.FleetConfig{Engine: b.eng.bin, Runner: bin, Dir: fleetDir,
+		Start: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC), Rate: runnersRate})
+	if err != nil {
+		return err
+	}
+	stores := []runnerStore{
+		{name: "command, get/put helper (protocol 1)", getPut: true, make: dirStore(multimachine.HelperGetPut)},
+		{name: "command, conditional helper (protocol 2)", make: dirStore(multimachine.HelperConditional)},
+	}
+
+	t := newTable("Store", "Runners", "due round: wall", "÷ 1 runner", "K separate chains: wall", "CPU", "exchanges", "refused attempts", "failed applies")
+	for _, st := range stores {
+		var base time.Duration
+		for _, k := range runnerCounts {
+			shared, err := b.runnerRounds(ctx, fleet, st, k, true)
+			if err != nil {
+				return err
+			}
+			sep := "same"
+			if k > 1 {
+				separate, err := b.runnerRounds(ctx, fleet, st, k, false)
+				if err != nil {
+					return err
+				}
+				sep = seconds(separate.wall)
+			}
+			if k == 1 {
+				base = shared.wall
+			}
+			r := ratio(shared.wall, base)
+			t.add(st.name, fmt.Sprint(k), spread(shared.walls), times(r), sep, seconds(shared.cpu), joinInts(shared.exchanges),
+				joinInts(shared.refused), fmt.Sprint(shared.failed))
+			fmt.Fprintf(b.log, "    %s, %d runners: due round %s (%s), refused %v, failed %d\n", st.name, k, seconds(shared.wall), times(r),
+				shared.refused, shared.failed)
+			if st.getPut {
+				b.addTarget(fmt.Sprintf("Runners: %s, %d on one chain", st.name, k), fmt.Sprintf("≤ %d refused attempts per round, no failed apply", k-1),
+					fmt.Sprintf("refused %s per round, %d failed", joinInts(shared.refused), shared.failed), slices.Max(shared.refused) <= k-1 && shared.failed == 0)
+			}
+			if st.sharedLock && k == runnerCounts[len(runnerCounts)-1] {
+				b.addTarget(fmt.Sprintf("Runners: %s, %d on one chain", st.name, k), fmt.Sprintf("0 refused attempts, ≤ %.1f× one runner's due round", runnersWallTarget),
+					fmt.Sprintf("refused %s; %s", joinInts(shared.refused), times(r)), slices.Max(shared.refused) == 0 && r <= runnersWallTarget)
+			}
+		}
+	}
+
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "### Runners on one chain")
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "K runners, each a machine of its own (its own HOME, TMPDIR and cache directory; only the token store is shared), "+
+		"run `plan -out` + `apply` of one ephemeral token at the same moment; the fake server adds %s to every request. "+
+		"A first round starts the chain; then %d rounds, each due for rotation (the clock moves past the token's min_validity "+
+		"between rounds): median (min–max) of their wall times, first start to last end. *K separate chains* is the same number "+
+		"of runners, each exchanging a chain of its own: what K runners cost this machine's %d CPUs without sharing anything. "+
+		"CPU is user + "+
+		"system time of every engine, provider, store helper and consumer process, per due round (median). Exchanges and "+
+		"refused attempts (exchanges the server refused as revoked: a runner that lost the race for the head, waited for the "+
+		"winner's record and adopted it) are per due round, counted by the fake.\n\n",
+		runnersLatency, b.opts.runnerRounds, runtime.NumCPU())
+	t.write(w)
+	return nil
+}
+
+// runnerResult is what the due rounds of one configuration did.
+type runnerResult struct {
+	walls     []time.Duration
+	wall, cpu time.Duration // medians
+	exchanges []int
+	refused   []int
+	failed    int
+}
+
+// runnerRounds runs a start round and the due rounds of k runners: on one chain (shared), or each on a chain of its
+// own.
+func (b *bench) runnerRounds(ctx context.Context, fleet *multimachine.Fleet, st runnerStore, k int, shared bool) (runnerResult, error) {
+	var chains []*multimachine.Chain
+	defer func() {
+		for _, c := range chains {
+			c.Close()
+		}
+	}()
+	perChain, nChains := k, 1
+	if !shared {
+		perChain, nChains = 1, k
+	}
+	for range nChains {
+		b.seq++
+		dir := filepath.Join(b.tmp, "stores", fmt.Sprintf("%03d", b.seq))
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return runnerResult{}, err
+		}
+		store, err := st.make(dir)
+		if err != nil {
+			return runnerResult{}, err
+		}
+		c, err := fleet.NewChain(multimachine.ChainConfig{Name: st.name, Store: store, Machines: perChain, Latency: runnersLatency,
+			AdoptWait: runnersAdoptWait})
+		if err != nil {
+			return runnerResult{}, err
+		}
+		chains = append(chains, c)
+	}
+	var res runnerResult
+	var cpus []time.Duration
+	for round := 0; round <= b.opts.runnerRounds; round++ {
+		if round > 0 {
+			if err := fleet.Clock().Advance(runnersDueJump); err != nil {
+				return res, err
+			}
+		}
+		results, err := fleet.Round(ctx, chains, multimachine.RoundOptions{})
+		if err != nil {
+			return res, err
+		}
+		if round == 0 {
+			continue // the chain's start: its first record and the seed's exchange
+		}
+		var wall, cpu time.Duration
+		exchanges, refused := 0, 0
+		for _, r := range results {
+			wall, cpu = max(wall, r.Wall), cpu+r.CPU
+			exchanges += r.Exchanges
+			refused += r.Refused
+			res.failed += len(r.Failed)
+			for _, f := range r.Failed {
+				fmt.Fprintf(b.log, "    %s, %d runners: %s\n", st.name, k, f)
+			}
+		}
+		res.walls = append(res.walls, wall)
+		cpus = append(cpus, cpu)
+		res.exchanges = append(res.exchanges, exchanges)
+		res.refused = append(res.refused, refused)
+	}
+	res.wall, res.cpu = median(res.walls), median(cpus)
+	return res, nil
+}
+
+// dirStore makes a command store whose helper (mode) keeps records in the chain's directory, the stand-in for a secret
+// manager every runner reaches.
+func dirStore(mode string) func(dir string) (multimachine.Store, error) {
+	return func(dir string) (multimachine.Store, error) {
+		return multimachine.DirStore(mode, mode, dir), nil
+	}
+}
