@@ -26,9 +26,10 @@ const (
 	// under the default min_validity (15m) of its hour: every round is due for rotation.
 	rate    = 10
 	dueJump = 50 * time.Minute
-	// revokePause is the fake's fork mode: every exchange pauses this long between its checks and its revocation,
-	// long enough for runners that start together to exchange one head at once.
-	revokePause = 1500 * time.Millisecond
+	// revokePause is the fake's fork mode: every exchange pauses this long between its checks and its revocation.
+	// Runners that start together arrive over a second or so: those within the pause of the first all succeed (the
+	// chain forks), the later ones are refused, so the rounds take both ways.
+	revokePause = 600 * time.Millisecond
 )
 
 // start is the fake time at which the fleet's clock starts.
