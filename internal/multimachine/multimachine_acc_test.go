@@ -177,8 +177,9 @@ func run(t *testing.T, f *multimachine.Fleet, cs []*multimachine.Chain, o multim
 	return tb
 }
 
-// alive checks that each chain's store holds one live head and a live access token.
-func alive(t *testing.T, cs []*multimachine.Chain) {
+// alive checks that each chain's store holds one live head and a live access token, and when generation is not zero,
+// that the record counts that many exchanges.
+func alive(t *testing.T, cs []*multimachine.Chain, generation int64) {
 	t.Helper()
 	for _, c := range cs {
 		h, err := c.Head(context.Background(), t.TempDir())
@@ -188,6 +189,9 @@ func alive(t *testing.T, cs []*multimachine.Chain) {
 		}
 		if !h.RefreshLive || !h.AccessLive {
 			t.Errorf("%s: the stored head (generation %d) is live %t, its access token live %t; want both live", c.Name(), h.Generation, h.RefreshLive, h.AccessLive)
+		}
+		if generation != 0 && h.Generation != generation {
+			t.Errorf("%s: the stored record is generation %d; want %d, one exchange per round", c.Name(), h.Generation, generation)
 		}
 	}
 }
@@ -200,7 +204,7 @@ func TestAccMultiMachine_simultaneous(t *testing.T) {
 	cs := chains(t, f, 0)
 	tb := run(t, f, cs, multimachine.RoundOptions{}, true)
 	tb.log(t, "8 machines at once, each round due:")
-	alive(t, cs)
+	alive(t, cs, rounds)
 }
 
 // TestAccMultiMachine_forkingServer: the same with the fake in fork mode, as league/oauth2-server behaves when
@@ -211,7 +215,7 @@ func TestAccMultiMachine_forkingServer(t *testing.T) {
 	cs := chains(t, f, revokePause)
 	tb := run(t, f, cs, multimachine.RoundOptions{}, false)
 	tb.log(t, fmt.Sprintf("8 machines at once, each round due, the server forking exchanges that overlap (%s pause):", revokePause))
-	alive(t, cs)
+	alive(t, cs, 0)
 	forks := 0
 	for _, c := range cs {
 		forks += c.Server().Stats().RefreshForked
@@ -228,5 +232,5 @@ func TestAccMultiMachine_staggered(t *testing.T) {
 	cs := chains(t, f, 0)
 	tb := run(t, f, cs, multimachine.RoundOptions{Stagger: 2 * time.Second, UseAfter: 20 * time.Second}, true)
 	tb.log(t, "8 machines 2 s apart, each consumer using its token 20 s after the hand-out:")
-	alive(t, cs)
+	alive(t, cs, rounds)
 }
