@@ -25,6 +25,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -296,7 +297,8 @@ type RoundResult struct {
 	// CPU is the user and system time of the engine commands and every process they started and waited for (the
 	// provider, its store helpers, the consumers).
 	CPU time.Duration
-	// Machines ran plan + apply; Failed says which failed and how (the engine's output tail).
+	// Machines ran plan + apply; Failed says which failed and how (the engine's output tail), and which engine output
+	// held a secret (a token the server issued, the seed or the client secret: never shown).
 	Machines int
 	Failed   []string
 	// Counted by the chain's fake server during the round: successful exchanges, exchanges refused as revoked,
@@ -323,6 +325,7 @@ func (f *Fleet) Round(ctx context.Context, chains []*Chain, o RoundOptions) ([]R
 	type run struct {
 		start, end time.Time
 		cpu        time.Duration
+		out        string
 		err        error
 	}
 	results := make([]RoundResult, len(chains))
@@ -356,7 +359,7 @@ func (f *Fleet) Round(ctx context.Context, chains []*Chain, o RoundOptions) ([]R
 					return
 				}
 				r := run{start: time.Now()}
-				r.cpu, r.err = f.planApply(ctx, m)
+				r.cpu, r.out, r.err = f.planApply(ctx, m)
 				r.end = time.Now()
 				runs[i][j] = r
 			})
@@ -365,10 +368,11 @@ func (f *Fleet) Round(ctx context.Context, chains []*Chain, o RoundOptions) ([]R
 	wg.Wait()
 	for i, c := range chains {
 		res := &results[i]
+		secrets := append(c.srv.SeenSecrets(), c.secret, c.seed)
 		var first, last time.Time
 		for j, r := range runs[i] {
 			if r.err != nil {
-				res.Failed = append(res.Failed, fmt.Sprintf("%s: %v", c.machines[j].name, r.err))
+				res.Failed = append(res.Failed, redact(fmt.Sprintf("%s: %v", c.machines[j].name, r.err), secrets))
 			}
 			if first.IsZero() || r.start.Before(first) {
 				first = r.start
@@ -377,6 +381,11 @@ func (f *Fleet) Round(ctx context.Context, chains []*Chain, o RoundOptions) ([]R
 			res.CPU += r.cpu
 		}
 		res.Wall = last.Sub(first)
+		for j, r := range runs[i] {
+			if slices.ContainsFunc(secrets, func(s string) bool { return strings.Contains(r.out, s) }) {
+				res.Failed = append(res.Failed, fmt.Sprintf("%s: the engine's output holds a token or the client secret", c.machines[j].name))
+			}
+		}
 		after := c.srv.Stats()
 		res.Exchanges = after.RefreshExchanges - before[i].RefreshExchanges
 		res.Refused = after.RefreshRevoked - before[i].RefreshRevoked
@@ -402,16 +411,17 @@ func maxTime(a, b time.Time) time.Time {
 
 // planApply runs `plan -out`, then applies that plan, as CI does: two engine commands, each with provider processes
 // of its own.
-func (f *Fleet) planApply(ctx context.Context, m *machine) (time.Duration, error) {
-	cpu, err := f.engine(ctx, m, "plan", "-out=tfplan")
+func (f *Fleet) planApply(ctx context.Context, m *machine) (cpu time.Duration, out string, err error) {
+	cpu, out, err = f.engine(ctx, m, "plan", "-out=tfplan")
 	if err != nil {
-		return cpu, err
+		return cpu, out, err
 	}
-	more, err := f.engine(ctx, m, "apply", "tfplan")
-	return cpu + more, err
+	more, applyOut, err := f.engine(ctx, m, "apply", "tfplan")
+	return cpu + more, out + applyOut, err
 }
 
-func (f *Fleet) engine(ctx context.Context, m *machine, sub string, rest ...string) (time.Duration, error) {
+// engine runs one engine command in the machine's working directory and returns its CPU time and its output.
+func (f *Fleet) engine(ctx context.Context, m *machine, sub string, rest ...string) (time.Duration, string, error) {
 	args := append([]string{sub, "-input=false", "-no-color", "-compact-warnings"}, rest...)
 	cmd := exec.CommandContext(ctx, f.cfg.Engine, args...)
 	cmd.Dir = m.work
@@ -427,9 +437,19 @@ func (f *Fleet) engine(ctx context.Context, m *machine, sub string, rest ...stri
 		cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	}
 	if err != nil {
-		return cpu, fmt.Errorf("%s: %w\n%s", sub, err, tail(out.String(), 40))
+		return cpu, out.String(), fmt.Errorf("%s: %w\n%s", sub, err, tail(out.String(), 40))
 	}
-	return cpu, nil
+	return cpu, out.String(), nil
+}
+
+// redact replaces every secret in s.
+func redact(s string, secrets []string) string {
+	for _, v := range secrets {
+		if v != "" {
+			s = strings.ReplaceAll(s, v, "[secret]")
+		}
+	}
+	return s
 }
 
 // tail returns the last n lines of s.

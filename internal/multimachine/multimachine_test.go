@@ -232,3 +232,47 @@ func TestConsumer(t *testing.T) {
 		t.Error("a consumer without a token recorded no reason")
 	}
 }
+
+// TestRound_secretInEngineOutput: a round reports an engine whose output holds a secret, and never shows the secret.
+// The engine here is a script that prints the seed it was given, then fails like an engine whose apply failed.
+func TestRound_secretInEngineOutput(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	engine := filepath.Join(dir, "engine")
+	if err := os.WriteFile(engine, []byte("#!/bin/sh\necho \"seed: $TF_VAR_seed\"\n[ \"$1\" = plan ]\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	f, err := multimachine.NewFleet(multimachine.FleetConfig{Engine: engine, Runner: os.Args[0], Dir: dir,
+		Start: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC), Rate: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := f.NewChain(multimachine.ChainConfig{Name: "c", Store: multimachine.DirStore("c", multimachine.HelperGetPut, dir), Machines: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	results, err := f.Round(context.Background(), []*multimachine.Chain{c}, multimachine.RoundOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := results[0]
+	failed := strings.Join(r.Failed, "\n")
+	if got := strings.Count(failed, "the engine's output holds a token or the client secret"); got != 2 {
+		t.Errorf("got %d machines reported for a secret in the output; want 2:\n%s", got, failed)
+	}
+	if got := strings.Count(failed, "apply: exit status 1"); got != 2 {
+		t.Errorf("got %d failed applies reported; want 2:\n%s", got, failed)
+	}
+	if !strings.Contains(failed, "seed: [secret]") {
+		t.Errorf("the failures do not quote the engine's output with the secret redacted:\n%s", failed)
+	}
+	for _, s := range append(c.Server().SeenSecrets(), "def50200") {
+		if strings.Contains(failed, s) {
+			t.Fatalf("the failures show a secret:\n%s", failed)
+		}
+	}
+	if len(r.Uses) != 0 || r.Exchanges != 0 {
+		t.Errorf("got %d uses and %d exchanges; want none", len(r.Uses), r.Exchanges)
+	}
+}
