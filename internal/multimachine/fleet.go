@@ -96,12 +96,17 @@ type FleetConfig struct {
 	Engine string
 	// Runner is the runner binary (BuildRunner).
 	Runner string
-	// Dir holds everything of the fleet: the clock file, the chains' shared directories and the machines.
+	// Dir holds everything of the fleet: the clock file and the machines. Keep its path short (see maxDirLen).
 	Dir string
 	// Start is the fake time at which the clock starts, and Rate how much faster than real time it runs.
 	Start time.Time
 	Rate  float64
 }
+
+// maxDirLen bounds the length of a fleet's directory. A machine's TMPDIR lies beneath it, and the provider's plugin
+// server listens on a Unix socket there, whose path may not exceed 107 bytes on Linux: a plugin that cannot listen
+// exits before its handshake, and the engine only says it read no line from it.
+const maxDirLen = 60
 
 // Fleet is a set of chains, each with its machines, on one fake clock.
 type Fleet struct {
@@ -115,6 +120,10 @@ type Fleet struct {
 func NewFleet(cfg FleetConfig) (*Fleet, error) {
 	if cfg.Engine == "" || cfg.Runner == "" || cfg.Dir == "" {
 		return nil, errors.New("a fleet needs an engine, a runner and a directory")
+	}
+	if len(cfg.Dir) > maxDirLen {
+		return nil, fmt.Errorf("the fleet's directory %s is longer than %d bytes: the plugin sockets beneath it would be too long; "+
+			"use a shorter one (os.MkdirTemp(\"\", \"mm\"))", cfg.Dir, maxDirLen)
 	}
 	if cfg.Rate == 0 {
 		cfg.Rate = 1
@@ -180,9 +189,9 @@ func (f *Fleet) NewChain(cfg ChainConfig) (*Chain, error) {
 	c.srv.AddClient(ClientID, c.secret)
 	c.seed = c.srv.IssueRefreshToken(ClientID, []string{"read", "write"})
 	c.url = c.srv.Start()
-	base := filepath.Join(f.cfg.Dir, fmt.Sprintf("chain-%d", f.n))
+	base := filepath.Join(f.cfg.Dir, fmt.Sprintf("c%d", f.n))
 	for i := range cfg.Machines {
-		m, err := c.newMachine(filepath.Join(base, fmt.Sprintf("machine-%d", i+1)), fmt.Sprintf("machine %d", i+1))
+		m, err := c.newMachine(filepath.Join(base, fmt.Sprintf("m%d", i+1)), fmt.Sprintf("machine %d", i+1))
 		if err != nil {
 			c.Close()
 			return nil, err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -77,12 +76,24 @@ func fleet(t *testing.T) *multimachine.Fleet {
 	if runnerErr != nil {
 		t.Fatal(runnerErr)
 	}
-	f, err := multimachine.NewFleet(multimachine.FleetConfig{Engine: engine, Runner: runnerBin, Dir: t.TempDir(), Start: start, Rate: rate})
+	f, err := multimachine.NewFleet(multimachine.FleetConfig{Engine: engine, Runner: runnerBin, Dir: shortTempDir(t), Start: start, Rate: rate})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("engine %s; %d machines per chain, %d rounds, %s latency", engine, machines, rounds, latency)
+	t.Logf("engine %s; %d machines, %d rounds, %s latency", engine, machines, rounds, latency)
 	return f
+}
+
+// shortTempDir is a temporary directory with a short path, removed when the test ends: t.TempDir's path, named after
+// the test, is too long for the plugin sockets beneath a fleet's directory.
+func shortTempDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "mm") //nolint:usetesting // see above
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	return dir
 }
 
 type testWriter struct{ t *testing.T }
@@ -92,30 +103,57 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// chains sets up one chain per store, each with its own fake server, on the fleet's clock.
-func chains(t *testing.T, f *multimachine.Fleet, pause time.Duration) []*multimachine.Chain {
-	t.Helper()
-	dir := t.TempDir()
-	for _, sub := range []string{"getput", "conditional"} {
-		if err := os.Mkdir(filepath.Join(dir, sub), 0o700); err != nil {
-			t.Fatal(err)
-		}
+// storeCase is a store the variants run on, made for one chain.
+type storeCase struct {
+	name string
+	make func(t *testing.T) multimachine.Store
+	// lockShared stores queue runners on a lock every runner reaches: no two exchange at once.
+	lockShared bool
+}
+
+var storeCases = []storeCase{
+	{name: "get/put helper", make: func(t *testing.T) multimachine.Store {
+		return multimachine.DirStore("get/put helper", multimachine.HelperGetPut, t.TempDir())
+	}},
+	{name: "conditional helper", make: func(t *testing.T) multimachine.Store {
+		return multimachine.DirStore("conditional helper", multimachine.HelperConditional, t.TempDir())
+	}},
+}
+
+// variant runs the rounds on a chain of each store, in parallel subtests, each with a fleet and a clock of its own,
+// and checks what must hold in every round and at the end. oneExchange asks for exactly one successful exchange per
+// round (a server that does not fork); check, when set, checks more of the chain at the end.
+func variant(t *testing.T, title string, pause time.Duration, o multimachine.RoundOptions, oneExchange bool,
+	check func(t *testing.T, sc storeCase, c *multimachine.Chain)) {
+	for _, sc := range storeCases {
+		t.Run(sc.name, func(t *testing.T) {
+			t.Parallel()
+			f := fleet(t)
+			st := sc.make(t)
+			c, err := f.NewChain(multimachine.ChainConfig{Name: st.Name, Store: st, Machines: machines, Latency: latency,
+				// The provider's default adopt_wait (90s) in real time: the fleet's clock runs rate times as fast.
+				RevokePause: pause, AdoptWait: 90 * time.Second * rate})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(c.Close)
+			tb := run(t, f, c, o, oneExchange)
+			tb.log(t, title)
+			want := int64(0)
+			if oneExchange {
+				want = rounds
+			}
+			alive(t, c, want)
+			if sc.lockShared {
+				if s := c.Server().Stats(); s.RefreshRevoked != 0 || s.RefreshForked != 0 {
+					t.Errorf("%d exchanges refused and %d forked; want none: runners queue on the store's lock", s.RefreshRevoked, s.RefreshForked)
+				}
+			}
+			if check != nil {
+				check(t, sc, c)
+			}
+		})
 	}
-	stores := []multimachine.Store{
-		multimachine.DirStore("get/put helper", multimachine.HelperGetPut, filepath.Join(dir, "getput")),
-		multimachine.DirStore("conditional helper", multimachine.HelperConditional, filepath.Join(dir, "conditional")),
-	}
-	var out []*multimachine.Chain
-	for _, st := range stores {
-		c, err := f.NewChain(multimachine.ChainConfig{Name: st.Name, Store: st, Machines: machines, Latency: latency,
-			RevokePause: pause, AdoptWait: 90 * time.Second * rate})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(c.Close)
-		out = append(out, c)
-	}
-	return out
 }
 
 // table collects the per-round report.
@@ -135,8 +173,8 @@ func (tb *table) log(t *testing.T, title string) {
 		title, strings.Join(tb.rows, "\n"))
 }
 
-// run runs the rounds on the chains, advancing the clock between them, and checks what must hold in every round.
-func run(t *testing.T, f *multimachine.Fleet, cs []*multimachine.Chain, o multimachine.RoundOptions, oneExchange bool) *table {
+// run runs the rounds on the chain, advancing the clock between them, and checks what must hold in every round.
+func run(t *testing.T, f *multimachine.Fleet, c *multimachine.Chain, o multimachine.RoundOptions, oneExchange bool) *table {
 	t.Helper()
 	tb := &table{}
 	ctx := context.Background()
@@ -146,53 +184,50 @@ func run(t *testing.T, f *multimachine.Fleet, cs []*multimachine.Chain, o multim
 				t.Fatal(err)
 			}
 		}
-		results, err := f.Round(ctx, cs, o)
+		results, err := f.Round(ctx, []*multimachine.Chain{c}, o)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, r := range results {
 			tb.add(r)
 			for _, fail := range r.Failed {
-				t.Errorf("%s, round %d: %s", r.Chain, r.Round, fail)
+				t.Errorf("round %d: %s", r.Round, fail)
 			}
 			if len(r.Uses) != r.Machines {
-				t.Errorf("%s, round %d: %d consumers used a token; want %d", r.Chain, r.Round, len(r.Uses), r.Machines)
+				t.Errorf("round %d: %d consumers used a token; want %d", r.Round, len(r.Uses), r.Machines)
 			}
 			for _, u := range r.Uses {
 				if u.Status != 200 {
-					t.Errorf("%s, round %d: a consumer's token was refused at use: status %d %s", r.Chain, r.Round, u.Status, u.Error)
+					t.Errorf("round %d: a consumer's token was refused at use: status %d %s", r.Round, u.Status, u.Error)
 				}
 				if waited := u.Used.Sub(u.Started); waited < o.UseAfter {
-					t.Errorf("%s, round %d: a consumer used its token %s after the hand-out; want %s", r.Chain, r.Round, waited, o.UseAfter)
+					t.Errorf("round %d: a consumer used its token %s after the hand-out; want %s", r.Round, waited, o.UseAfter)
 				}
 			}
 			switch {
 			case oneExchange && r.Exchanges != 1:
-				t.Errorf("%s, round %d: %d successful exchanges; want exactly 1", r.Chain, r.Round, r.Exchanges)
+				t.Errorf("round %d: %d successful exchanges; want exactly 1", r.Round, r.Exchanges)
 			case r.Exchanges < 1:
-				t.Errorf("%s, round %d: no exchange; want the due chain rotated", r.Chain, r.Round)
+				t.Errorf("round %d: no exchange; want the due chain rotated", r.Round)
 			}
 		}
 	}
 	return tb
 }
 
-// alive checks that each chain's store holds one live head and a live access token, and when generation is not zero,
+// alive checks that the chain's store holds a live head and a live access token, and when generation is not zero,
 // that the record counts that many exchanges.
-func alive(t *testing.T, cs []*multimachine.Chain, generation int64) {
+func alive(t *testing.T, c *multimachine.Chain, generation int64) {
 	t.Helper()
-	for _, c := range cs {
-		h, err := c.Head(context.Background(), t.TempDir())
-		if err != nil {
-			t.Errorf("%s: %v", c.Name(), err)
-			continue
-		}
-		if !h.RefreshLive || !h.AccessLive {
-			t.Errorf("%s: the stored head (generation %d) is live %t, its access token live %t; want both live", c.Name(), h.Generation, h.RefreshLive, h.AccessLive)
-		}
-		if generation != 0 && h.Generation != generation {
-			t.Errorf("%s: the stored record is generation %d; want %d, one exchange per round", c.Name(), h.Generation, generation)
-		}
+	h, err := c.Head(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !h.RefreshLive || !h.AccessLive {
+		t.Errorf("the stored head (generation %d) is live %t, its access token live %t; want both live", h.Generation, h.RefreshLive, h.AccessLive)
+	}
+	if generation != 0 && h.Generation != generation {
+		t.Errorf("the stored record is generation %d; want %d, one exchange per round", h.Generation, generation)
 	}
 }
 
@@ -200,37 +235,24 @@ func alive(t *testing.T, cs []*multimachine.Chain, generation int64) {
 // at the same moment, in 5 rounds each due for rotation. Every apply succeeds, every consumer's token is live when it
 // is used, each round costs exactly 1 successful exchange, and the chain is alive at the end.
 func TestAccMultiMachine_simultaneous(t *testing.T) {
-	f := fleet(t)
-	cs := chains(t, f, 0)
-	tb := run(t, f, cs, multimachine.RoundOptions{}, true)
-	tb.log(t, "8 machines at once, each round due:")
-	alive(t, cs, rounds)
+	variant(t, "8 machines at once, each round due:", 0, multimachine.RoundOptions{}, true, nil)
 }
 
 // TestAccMultiMachine_forkingServer: the same with the fake in fork mode, as league/oauth2-server behaves when
 // exchanges of one head overlap: several of them succeed and the chain forks. The store still ends with one live head,
 // and every consumer's token is live at use.
 func TestAccMultiMachine_forkingServer(t *testing.T) {
-	f := fleet(t)
-	cs := chains(t, f, revokePause)
-	tb := run(t, f, cs, multimachine.RoundOptions{}, false)
-	tb.log(t, fmt.Sprintf("8 machines at once, each round due, the server forking exchanges that overlap (%s pause):", revokePause))
-	alive(t, cs, 0)
-	forks := 0
-	for _, c := range cs {
-		forks += c.Server().Stats().RefreshForked
-	}
-	if forks == 0 {
-		t.Error("no exchange forked a chain in any round: the variant proved nothing; lengthen the revoke pause")
-	}
+	title := fmt.Sprintf("8 machines at once, each round due, the server forking exchanges that overlap (%s pause):", revokePause)
+	variant(t, title, revokePause, multimachine.RoundOptions{}, false, func(t *testing.T, sc storeCase, c *multimachine.Chain) {
+		if forks := c.Server().Stats().RefreshForked; forks == 0 && !sc.lockShared {
+			t.Error("no exchange forked the chain in any round: the variant proved nothing; lengthen the revoke pause")
+		}
+	})
 }
 
 // TestAccMultiMachine_staggered: machines start 2 s apart and each consumer uses its token 20 s after it was handed
 // out (fake time): no token is revoked before its use.
 func TestAccMultiMachine_staggered(t *testing.T) {
-	f := fleet(t)
-	cs := chains(t, f, 0)
-	tb := run(t, f, cs, multimachine.RoundOptions{Stagger: 2 * time.Second, UseAfter: 20 * time.Second}, true)
-	tb.log(t, "8 machines 2 s apart, each consumer using its token 20 s after the hand-out:")
-	alive(t, cs, rounds)
+	o := multimachine.RoundOptions{Stagger: 2 * time.Second, UseAfter: 20 * time.Second}
+	variant(t, "8 machines 2 s apart, each consumer using its token 20 s after the hand-out:", 0, o, true, nil)
 }

@@ -237,7 +237,7 @@ func TestConsumer(t *testing.T) {
 // The engine here is a script that prints the seed it was given, then fails like an engine whose apply failed.
 func TestRound_secretInEngineOutput(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
+	dir := shortTempDir(t)
 	engine := filepath.Join(dir, "engine")
 	if err := os.WriteFile(engine, []byte("#!/bin/sh\necho \"seed: $TF_VAR_seed\"\n[ \"$1\" = plan ]\n"), 0o700); err != nil {
 		t.Fatal(err)
@@ -274,5 +274,16 @@ func TestRound_secretInEngineOutput(t *testing.T) {
 	}
 	if len(r.Uses) != 0 || r.Exchanges != 0 {
 		t.Errorf("got %d uses and %d exchanges; want none", len(r.Uses), r.Exchanges)
+	}
+}
+
+// TestNewFleet_longDirectory: a directory too long for the plugin sockets beneath it is refused up front, not left to
+// an engine that only says it read nothing from the plugin.
+func TestNewFleet_longDirectory(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(shortTempDir(t), strings.Repeat("d", 64))
+	_, err := multimachine.NewFleet(multimachine.FleetConfig{Engine: "tofu", Runner: os.Args[0], Dir: dir, Start: time.Now(), Rate: 1})
+	if err == nil || !strings.Contains(err.Error(), "too long") {
+		t.Fatalf("got %v; want the directory refused as too long", err)
 	}
 }
