@@ -32,6 +32,7 @@ import (
 
 	"github.com/bipsync/terraform-provider-bipsync/internal/bipsync"
 	"github.com/bipsync/terraform-provider-bipsync/internal/bipsynctest"
+	"github.com/bipsync/terraform-provider-bipsync/internal/provideraddr"
 	"github.com/bipsync/terraform-provider-bipsync/internal/tokenstore"
 )
 
@@ -39,7 +40,7 @@ import (
 const ClientID = "fleet-client"
 
 // RunnerName is the runner's file name: the engine looks for the provider under it in the dev_overrides directory.
-const RunnerName = "terraform-provider-bipsync"
+const RunnerName = provideraddr.Binary
 
 // BuildRunner compiles the runner into dir as RunnerName and returns its path. It runs `go build` in the module
 // that holds this package, which must be the working directory or one of its parents.
@@ -133,8 +134,8 @@ func NewFleet(cfg FleetConfig) (*Fleet, error) {
 		return nil, err
 	}
 	runnerDir := filepath.Dir(cfg.Runner)
-	cli := fmt.Sprintf("provider_installation {\n  dev_overrides {\n    \"registry.terraform.io/bipsync/bipsync\"  = %[1]q\n"+
-		"    \"registry.opentofu.org/bipsync/bipsync\" = %[1]q\n  }\n  direct {}\n}\n", runnerDir)
+	cli := fmt.Sprintf("provider_installation {\n  dev_overrides {\n    \"registry.terraform.io/%[2]s\"  = %[1]q\n"+
+		"    \"registry.opentofu.org/%[2]s\" = %[1]q\n  }\n  direct {}\n}\n", runnerDir, provideraddr.Source)
 	return &Fleet{cfg: cfg, clock: clock, cli: cli}, nil
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/bipsync/terraform-provider-bipsync/internal/multimachine"
 	"github.com/bipsync/terraform-provider-bipsync/internal/pluginlog"
 	"github.com/bipsync/terraform-provider-bipsync/internal/provider"
+	"github.com/bipsync/terraform-provider-bipsync/internal/provideraddr"
 )
 
 func main() {
@@ -42,7 +43,7 @@ func main() {
 	}
 	pluginlog.QuietUnlessAsked()
 	err = providerserver.Serve(context.Background(), provider.NewWithOptions("multimachine", provider.Options{Now: clock.Now}),
-		providerserver.ServeOpts{Address: "registry.terraform.io/bipsync/bipsync"})
+		providerserver.ServeOpts{Address: provideraddr.Address})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "runner:", err)
 		os.Exit(1)
