@@ -66,7 +66,8 @@ func (b *bench) runners(ctx context.Context, w io.Writer) error {
 		{name: "command, conditional helper (protocol 2)", make: dirStore(multimachine.HelperConditional)},
 	}
 
-	t := newTable("Store", "Runners", "due round: wall", "÷ 1 runner", "K separate chains: wall", "CPU", "exchanges", "refused attempts", "failed applies")
+	t := newTable("Store", "Runners", "due round: wall", "÷ 1 runner", "K separate chains: wall", "shared ÷ separate", "CPU", "exchanges",
+		"refused attempts", "failed applies")
 	for _, st := range stores {
 		var base time.Duration
 		for _, k := range runnerCounts {
@@ -74,19 +75,19 @@ func (b *bench) runners(ctx context.Context, w io.Writer) error {
 			if err != nil {
 				return err
 			}
-			sep := "same"
+			if k == 1 {
+				base = shared.wall
+			}
+			sep, vsSep := "(the same)", "1.00×"
 			if k > 1 {
 				separate, err := b.runnerRounds(ctx, fleet, st, k, false)
 				if err != nil {
 					return err
 				}
-				sep = seconds(separate.wall)
-			}
-			if k == 1 {
-				base = shared.wall
+				sep, vsSep = spread(separate.walls), times(ratio(shared.wall, separate.wall))
 			}
 			r := ratio(shared.wall, base)
-			t.add(st.name, fmt.Sprint(k), spread(shared.walls), times(r), sep, seconds(shared.cpu), joinInts(shared.exchanges),
+			t.add(st.name, fmt.Sprint(k), spread(shared.walls), times(r), sep, vsSep, seconds(shared.cpu), joinInts(shared.exchanges),
 				joinInts(shared.refused), fmt.Sprint(shared.failed))
 			fmt.Fprintf(b.log, "    %s, %d runners: due round %s (%s), refused %v, failed %d\n", st.name, k, seconds(shared.wall), times(r),
 				shared.refused, shared.failed)
@@ -108,7 +109,8 @@ func (b *bench) runners(ctx context.Context, w io.Writer) error {
 		"run `plan -out` + `apply` of one ephemeral token at the same moment; the fake server adds %s to every request. "+
 		"A first round starts the chain; then %d rounds, each due for rotation (the clock moves past the token's min_validity "+
 		"between rounds): median (min–max) of their wall times, first start to last end. *K separate chains* is the same number "+
-		"of runners, each exchanging a chain of its own: what K runners cost this machine's %d CPUs without sharing anything. "+
+		"of runners, each exchanging a chain of its own: what K runners cost this machine's %d CPUs without sharing anything; "+
+		"*shared ÷ separate* is what sharing one chain adds to that. "+
 		"CPU is user + "+
 		"system time of every engine, provider, store helper and consumer process, per due round (median). Exchanges and "+
 		"refused attempts (exchanges the server refused as revoked: a runner that lost the race for the head, waited for the "+
