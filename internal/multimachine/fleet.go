@@ -70,6 +70,9 @@ type Store struct {
 	attrs func(runner string) string
 	// open returns the store as the harness reads it, to check the chain at the end.
 	open func(runner, lockDir string) (tokenstore.Store, error)
+	// env is what every machine's environment carries for the store, NAME=VALUE; the values are secrets (a database
+	// password), never to appear in an engine's output.
+	env []string
 }
 
 // DirStore is a command store whose helper (mode HelperGetPut or HelperConditional, command_protocol 1 or 2) keeps
@@ -88,6 +91,21 @@ func DirStore(name, mode, dir string) Store {
 		open: func(runner, lockDir string) (tokenstore.Store, error) {
 			return tokenstore.NewCommand(tokenstore.CommandConfig{Argv: []string{runner, mode, dir}, Protocol: protocol, LockDir: lockDir})
 		},
+	}
+}
+
+// PostgresStore is the postgres backend on one database that every machine reaches. connStr leaves the password out:
+// each machine has it in PGPASSWORD, as the provider's documentation advises.
+func PostgresStore(name, connStr, password string) Store {
+	return Store{
+		Name: name,
+		attrs: func(string) string {
+			return fmt.Sprintf("    backend  = \"postgres\"\n    conn_str = %q\n", connStr)
+		},
+		open: func(string, string) (tokenstore.Store, error) {
+			return tokenstore.NewPostgres(tokenstore.PostgresConfig{ConnStr: connStr + " password=" + password})
+		},
+		env: []string{"PGPASSWORD=" + password},
 	}
 }
 
@@ -226,6 +244,7 @@ func (c *Chain) newMachine(dir, name string) (*machine, error) {
 		"TF_VAR_seed=" + c.seed,
 		"BIPSYNC_CLIENT_SECRET=" + c.secret,
 	}
+	m.env = append(m.env, c.cfg.Store.env...)
 	return m, nil
 }
 
@@ -379,6 +398,10 @@ func (f *Fleet) Round(ctx context.Context, chains []*Chain, o RoundOptions) ([]R
 	for i, c := range chains {
 		res := &results[i]
 		secrets := append(c.srv.SeenSecrets(), c.secret, c.seed)
+		for _, kv := range c.cfg.Store.env {
+			_, v, _ := strings.Cut(kv, "=")
+			secrets = append(secrets, v)
+		}
 		var first, last time.Time
 		for j, r := range runs[i] {
 			if r.err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/bipsync/terraform-provider-bipsync/internal/multimachine"
 	"github.com/bipsync/terraform-provider-bipsync/internal/tfcli"
+	"github.com/bipsync/terraform-provider-bipsync/internal/tokenstore/pgtest"
 )
 
 const (
@@ -46,7 +47,7 @@ var (
 
 func TestMain(m *testing.M) {
 	helperMain()
-	code := m.Run()
+	code := pgtest.Run(m)
 	if runnerDir != "" {
 		_ = os.RemoveAll(runnerDir)
 	}
@@ -120,6 +121,14 @@ var storeCases = []storeCase{
 	}},
 	{name: "conditional helper", make: func(t *testing.T) multimachine.Store {
 		return multimachine.DirStore("conditional helper", multimachine.HelperConditional, t.TempDir())
+	}},
+	{name: "postgres", lockShared: true, make: func(t *testing.T) multimachine.Store {
+		// A database of the test's own on the package's shared server; the subtest skips (loudly, and fails under CI)
+		// when there is no PostgreSQL to start.
+		db := pgtest.DatabaseName(pgtest.Start(t))
+		srv := pgtest.Shared(t)
+		return multimachine.PostgresStore("postgres", fmt.Sprintf("host=127.0.0.1 port=%d user=%s dbname=%s sslmode=disable",
+			srv.Port(), pgtest.Superuser, db), srv.Password())
 	}},
 }
 

@@ -79,6 +79,18 @@ type skipError struct{ reason string }
 
 func (e *skipError) Error() string { return e.reason }
 
+// Is makes errors.Is(err, ErrUnavailable) hold.
+func (e *skipError) Is(target error) bool { return target == ErrUnavailable }
+
+// ErrUnavailable marks Launch's error when there is no PostgreSQL to start on this machine (the error says why).
+var ErrUnavailable = errors.New("no PostgreSQL server can be started here")
+
+// Launch starts a server outside a test, for programs such as the benchmarks, which stop and remove it with Remove.
+func Launch() (*Server, error) { return newServer() }
+
+// Remove stops a server started by Launch and removes its files.
+func (s *Server) Remove() { s.remove() }
+
 // unavailable skips the test, loudly, or fails it under CI=true.
 func unavailable(t testing.TB, reason string) {
 	t.Helper()

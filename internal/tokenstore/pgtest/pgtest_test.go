@@ -2,6 +2,7 @@ package pgtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -148,5 +149,29 @@ func TestUnavailable(t *testing.T) {
 		case !tc.wantFail && (r.skipped != "SKIP postgres: no PostgreSQL server found" || r.fatal != ""):
 			t.Errorf("CI=%q, passed on %q: got skip %q, fatal %q; want the SKIP postgres line", tc.ci, tc.passedOn, r.skipped, r.fatal)
 		}
+	}
+}
+
+// Launch starts a server outside a test (for the benchmarks): it answers on 127.0.0.1 with the superuser's password,
+// and Remove stops it and removes its files.
+func TestLaunch(t *testing.T) {
+	srv, err := Launch()
+	if errors.Is(err, ErrUnavailable) {
+		t.Skip("SKIP postgres: " + err.Error())
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := srv.base
+	if got, err := query(t, srv.ConnStr("postgres"), "SELECT current_user"); err != nil || got != Superuser {
+		srv.Remove()
+		t.Fatalf("got (%q, %v); want the superuser", got, err)
+	}
+	srv.Remove()
+	if _, err := query(t, srv.ConnStr("postgres"), "SELECT 'x'"); err == nil {
+		t.Error("the server still answers after Remove")
+	}
+	if _, err := os.Stat(base); !os.IsNotExist(err) {
+		t.Errorf("its directory: got %v; want it removed", err)
 	}
 }
