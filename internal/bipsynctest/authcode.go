@@ -292,16 +292,9 @@ func phpURLEncode(s string) string {
 
 // authorizationCodeGrantLocked is AuthCodeGrant::respondToAccessTokenRequest.
 func (s *Server) authorizationCodeGrantLocked(p params, h http.Header, now time.Time) tokenAnswer {
-	c, oerr := s.validateClientLocked(p, h)
+	c, code, oerr := s.clientAndRequiredLocked(p, h, "code")
 	if oerr != nil {
 		return tokenAnswer{err: oerr}
-	}
-	code, oerr := p.get("code", "")
-	if oerr != nil {
-		return tokenAnswer{err: oerr}
-	}
-	if code == "" {
-		return tokenAnswer{err: errInvalidRequest("code")}
 	}
 	a := s.authCodes[code]
 	switch {

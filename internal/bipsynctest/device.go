@@ -221,16 +221,9 @@ func (s *Server) newUserCodeLocked() string {
 
 // deviceGrantLocked is DeviceCodeGrant::respondToAccessTokenRequest.
 func (s *Server) deviceGrantLocked(p params, h http.Header, now time.Time) tokenAnswer {
-	c, oerr := s.validateClientLocked(p, h)
+	c, code, oerr := s.clientAndRequiredLocked(p, h, "device_code")
 	if oerr != nil {
 		return tokenAnswer{err: oerr}
-	}
-	code, oerr := p.get("device_code", "")
-	if oerr != nil {
-		return tokenAnswer{err: oerr}
-	}
-	if code == "" {
-		return tokenAnswer{err: errInvalidRequest("device_code")}
 	}
 	d := s.devices[code]
 	switch {

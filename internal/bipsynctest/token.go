@@ -117,16 +117,9 @@ func (s *Server) grantLocked(p params, h http.Header, now time.Time) tokenAnswer
 // present, "decrypt", client match, expiry (before revocation), revocation, scopes (unknown before not
 // granted), then revoke the old access token, revoke the old refresh token, and issue a new pair.
 func (s *Server) refreshGrantLocked(p params, h http.Header, now time.Time) tokenAnswer {
-	c, err := s.validateClientLocked(p, h)
+	c, token, err := s.clientAndRequiredLocked(p, h, "refresh_token")
 	if err != nil {
 		return tokenAnswer{err: err}
-	}
-	token, err := p.get("refresh_token", "")
-	if err != nil {
-		return tokenAnswer{err: err}
-	}
-	if token == "" {
-		return tokenAnswer{err: errInvalidRequest("refresh_token")}
 	}
 	old := s.refresh[token]
 	switch {
@@ -289,4 +282,22 @@ func (s *Server) logEntryLocked(r *http.Request, p params) LoggedRequest {
 		Code:          s.tagLocked("ac", code),
 		CodeVerifier:  s.tagLocked("cv", verifier),
 	}
+}
+
+// clientAndRequiredLocked opens every grant that redeems something (a refresh token, a device code, an
+// authorization code) the way league 9.4.1 does: the client first, then the parameter holding what is redeemed,
+// which must be present and not empty (invalid_request naming it).
+func (s *Server) clientAndRequiredLocked(p params, h http.Header, name string) (client, string, *oauthError) {
+	c, err := s.validateClientLocked(p, h)
+	if err != nil {
+		return client{}, "", err
+	}
+	v, err := p.get(name, "")
+	if err != nil {
+		return client{}, "", err
+	}
+	if v == "" {
+		return client{}, "", errInvalidRequest(name)
+	}
+	return c, v, nil
 }
