@@ -1,8 +1,10 @@
 package tokenstore
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -110,4 +112,28 @@ func leasesEqual(a, b []Lease) bool {
 		}
 	}
 	return true
+}
+
+// expectLockedElsewhere checks a chain's lock while another process holds it: a Lock within wait ends in
+// context.DeadlineExceeded about when the deadline passes, its error says what it waited for (says), and
+// another chain's lock is still taken within otherChain.
+func expectLockedElsewhere(t *testing.T, st Store, key Key, wait time.Duration, says string, otherChain time.Duration) {
+	t.Helper()
+	start := time.Now()
+	if u, err := st.Lock(withTimeout(t, wait), key); !errors.Is(err, context.DeadlineExceeded) {
+		if u != nil {
+			mustUnlock(t, u)
+		}
+		t.Fatalf("while another process holds it: got %v; want a wait ending in context.DeadlineExceeded", err)
+	} else if !strings.Contains(err.Error(), says) {
+		t.Fatalf("got %q; want the error to say what it waited for (%q)", err, says)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("waited %v; want about the deadline", d)
+	}
+	if u, err := st.Lock(withTimeout(t, otherChain), testKey("other chain")); err != nil {
+		t.Fatalf("another chain: got %v; want its lock at once", err)
+	} else {
+		mustUnlock(t, u)
+	}
 }
