@@ -247,18 +247,14 @@ func makeRedirectURI(uri string, params [][2]string) string {
 	return uri + phpBuildQuery(params)
 }
 
-// errorRedirect is OAuthServerException::generateHttpResponse for an exception that carries a redirect URI.
+// errorRedirect is OAuthServerException::generateHttpResponse for an exception that carries a redirect URI: it appends
+// its parameters as makeRedirectURI does.
 func errorRedirect(uri string, e *oauthError) string {
-	if strings.Contains(uri, "?") {
-		uri += "&"
-	} else {
-		uri += "?"
-	}
 	params := [][2]string{{"error", e.code}, {"error_description", e.description}}
 	if e.hasHint {
 		params = append(params, [2]string{"hint", e.hint})
 	}
-	return uri + phpBuildQuery(params)
+	return makeRedirectURI(uri, params)
 }
 
 // phpBuildQuery is http_build_query with PHP_QUERY_RFC1738: urlencode of keys and values, joined by "&".
