@@ -103,7 +103,7 @@ func authorize(ctx context.Context, e *env, f *authorizeFlags, fs *flag.FlagSet)
 		if !st.Traits().Persistent {
 			return usagef("-store needs a token store that keeps records; the backend is none")
 		}
-	} else if setAny(fs, "token-store", "token-store-path", "token-store-command") {
+	} else if storeFlagGiven(fs) {
 		return usagef("the -token-store flags name the store -store saves in: add -store, or drop them")
 	}
 	var pk *pkceFlow

@@ -135,6 +135,13 @@ func (s *storeFlags) register(fs *flag.FlagSet) {
 		settings.EnvTokenStoreSchemaName+", else "+tokenstore.DefaultPostgresSchema+")")
 }
 
+// storeFlagGiven tells whether any flag of storeFlags was given: every one of them is named token-store*.
+func storeFlagGiven(fs *flag.FlagSet) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || strings.HasPrefix(f.Name, "token-store") })
+	return given
+}
+
 func (s *storeFlags) resolve() (storeSettings, error) {
 	backend, backendSrc := settings.Resolve("token-store", s.backend, settings.EnvTokenStore)
 	switch backend {

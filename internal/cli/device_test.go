@@ -272,6 +272,7 @@ func TestAuthorize_usage(t *testing.T) {
 		{"existing file", append(ep, "-out", existing), "exists: give another file, or -force"},
 		{"pkce flag without -pkce", append(ep, "-redirect-uri", "http://127.0.0.1:8765/cb"), "belong to -pkce"},
 		{"store flag without -store", append(ep, "-token-store", "none"), "add -store"},
+		{"postgres flag without -store", append(ep, "-token-store-schema-name", "chains"), "add -store"},
 		{"store none", append(ep, "-store", "-token-store", "none"), "keeps records"},
 		{"bad store backend", append(ep, "-store", "-token-store", "vault"), "not file, command, postgres or none"},
 		{"bad postgres connection string", append(ep, "-store", "-token-store", "postgres", "-token-store-conn-str",
