@@ -2,11 +2,14 @@ package cli
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -106,6 +109,7 @@ func TestAuthorize_device_denied(t *testing.T) {
 	if entries, _ := os.ReadDir(f.dir); len(entries) != 0 {
 		t.Errorf("files left after a denial: %v", entries)
 	}
+	f.noSecrets("stderr", r.stdout, r.stderr)
 }
 
 // TestAuthorize_device_expired covers both ways an expiry shows: Bipsync's expired_token, and the code's deadline
@@ -125,6 +129,7 @@ func TestAuthorize_device_expired(t *testing.T) {
 		if r.code != ExitFailure || !strings.Contains(r.stderr, "expired") || !strings.Contains(r.stderr, "Run this command again") {
 			t.Fatalf("exit %d; want 1 and an expiry that says to run it again; stderr:\n%s", r.code, r.stderr)
 		}
+		f.noSecrets("stderr", r.stdout, r.stderr)
 	})
 	t.Run("deadline", func(t *testing.T) {
 		t.Parallel()
@@ -185,6 +190,47 @@ func TestAuthorize_device_serverError(t *testing.T) {
 	if r.stdout != "" {
 		t.Errorf("stdout: got %q; want nothing", r.stdout)
 	}
+	f.noSecrets("stderr", r.stderr)
+}
+
+// TestAuthorize_device_redirectNotFollowed answers the device authorization request, and then the first poll, with a
+// redirect to another server: the command must not follow it, or it would send the client ID, the client secret and
+// the device code there.
+func TestAuthorize_device_redirectNotFollowed(t *testing.T) {
+	t.Parallel()
+	var elsewhere atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		elsewhere.Add(1)
+		w.WriteHeader(http.StatusTeapot)
+	}))
+	t.Cleanup(other.Close) // after the parallel subtests, and after the check below
+	redirect := bipsynctest.Fault{Kind: bipsynctest.FaultRedirect, Location: other.URL + "/v1/oauth/token"}
+	for _, at := range []string{"device authorization", "poll"} {
+		t.Run(at, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, bipsynctest.Options{})
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if at == "poll" {
+				f.person(ctx, func(string) { f.srv.InjectFault(redirect) })
+			} else {
+				f.srv.InjectFault(redirect)
+			}
+			r := f.authorize(ctx, Options{}, f.endpoint(confClient)...)
+			if r.code != ExitFailure || !strings.Contains(r.stderr, "HTTP 307") {
+				t.Fatalf("exit %d; want 1 naming the 307; stderr:\n%s", r.code, r.stderr)
+			}
+			if st := f.srv.Stats(); st.FaultsInjected != 1 {
+				t.Fatalf("the redirect was not answered: %+v", st)
+			}
+			f.noSecrets("stderr", r.stdout, r.stderr)
+		})
+	}
+	t.Cleanup(func() {
+		if n := elsewhere.Load(); n != 0 {
+			t.Errorf("the redirect was followed: the other server got %d requests", n)
+		}
+	})
 }
 
 // TestAuthorize_device_noRefreshToken is an application that may not use the refresh token grant: the approved poll
