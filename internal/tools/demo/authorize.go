@@ -26,11 +26,9 @@ type chainStatus struct {
 	State                string     `json:"state"`
 }
 
-// cli runs a subcommand of the built provider binary with the demo's endpoint and token store, stdin on its standard
-// input. Its standard error is streamed like the engine's output (secrets redacted, a leak fails the demo); its
-// standard output is returned. A non-zero exit status is an error.
-func (d *demo) cli(ctx context.Context, stdin string, args ...string) (string, error) {
-	d.ui.say("%s %s", tfcli.ProviderBinary(), strings.Join(args, " "))
+// subcommand returns the built provider binary running the subcommand args with the demo's endpoint, client secret
+// file and (but for an authorize without -store) token store, stdin on its standard input.
+func (d *demo) subcommand(ctx context.Context, stdin string, args ...string) *exec.Cmd {
 	full := append(append([]string(nil), args...),
 		"-base-url", d.vars["base_url"], "-client-id", clientID, "-client-secret-file", d.secretFile)
 	if args[0] != "authorize" || slices.Contains(args, "-store") {
@@ -41,6 +39,14 @@ func (d *demo) cli(ctx context.Context, stdin string, args ...string) (string, e
 	// The demo's variables and the user's BIPSYNC_* settings stay out: the flags above say everything.
 	cmd.Env = tfcli.EngineEnv(os.Environ(), os.DevNull)
 	cmd.Stdin = strings.NewReader(stdin)
+	return cmd
+}
+
+// cli runs a subcommand (see subcommand) and shows it. Its standard error is streamed like the engine's output
+// (secrets redacted, a leak fails the demo); its standard output is returned. A non-zero exit status is an error.
+func (d *demo) cli(ctx context.Context, stdin string, args ...string) (string, error) {
+	d.ui.say("%s %s", tfcli.ProviderBinary(), strings.Join(args, " "))
+	cmd := d.subcommand(ctx, stdin, args...)
 	var stdout bytes.Buffer
 	lw := &lineWriter{emit: d.eng.emit}
 	cmd.Stdout, cmd.Stderr = &stdout, lw
@@ -128,10 +134,7 @@ func (d *demo) showStatus(ctx context.Context) (chainStatus, error) {
 
 // chainStatus reads the ephemeral chain's status as JSON, without printing it.
 func (d *demo) chainStatus(ctx context.Context) (chainStatus, error) {
-	cmd := exec.CommandContext(ctx, d.providerBin, "status", "-json", "-base-url", d.vars["base_url"], "-client-id", clientID,
-		"-client-secret-file", d.secretFile, "-token-store-path", d.vars["token_store_path"])
-	cmd.Env = tfcli.EngineEnv(os.Environ(), os.DevNull)
-	cmd.Stdin = strings.NewReader(d.vars["api_seed"])
+	cmd := d.subcommand(ctx, d.vars["api_seed"], "status", "-json")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
