@@ -196,11 +196,8 @@ func (s *commandStore) putEnvelope(ctx context.Context, key Key, data []byte, ne
 		if err != nil {
 			return fmt.Errorf("token store command %q get %s: %w; it is left alone: move it aside in the secret manager if you are sure it is dead", s.argv[0], key, err)
 		}
-		if err := checkReplace(current, replaces, next); err != nil {
-			return err
-		}
-		if current != nil && *current == next {
-			return nil // an earlier put of this very record landed
+		if landed, err := checkReplace(current, replaces, next); landed || err != nil {
+			return err // landed: an earlier put of this very record did
 		}
 	}
 	_, err := s.run(ctx, "put", key, data, []string{

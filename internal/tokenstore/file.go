@@ -158,11 +158,8 @@ func (s *fileStore) putEnvelope(_ context.Context, key Key, data []byte, next Re
 	if err != nil {
 		return fmt.Errorf("token store record %s: %w; it is left alone: move it aside if you are sure it is dead", s.recPath(key), err)
 	}
-	if err := checkReplace(current, replaces, next); err != nil {
-		return err
-	}
-	if current != nil && *current == next {
-		return nil // an earlier save of this very record landed
+	if landed, err := checkReplace(current, replaces, next); landed || err != nil {
+		return err // landed: an earlier save of this very record did
 	}
 	return writeFileAtomic(s.dir, s.recPath(key), s.tmpPath(key), data)
 }
