@@ -174,14 +174,7 @@ func (s *commandStore) get(ctx context.Context, key Key) ([]byte, error) {
 }
 
 func (s *commandStore) Save(ctx context.Context, key Key, seed string, rec *Record, replaces *Revision) error {
-	if err := checkSave(ctx, key, rec); err != nil {
-		return err
-	}
-	data, err := Seal(key, seed, rec)
-	if err != nil {
-		return err
-	}
-	return s.putEnvelope(ctx, key, data, rec.Revision(), replaces)
+	return sealAndPut(ctx, s, key, seed, rec, replaces)
 }
 
 func (s *commandStore) putEnvelope(ctx context.Context, key Key, data []byte, next Revision, replaces *Revision) error {

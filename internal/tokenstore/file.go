@@ -139,14 +139,7 @@ func (s *fileStore) read(key Key) ([]byte, error) {
 // Save checks, under the chain's lock the caller holds, that the file holds the record rec replaces, then replaces
 // it. Every process that writes these records takes that lock first, so nothing can slip between check and write.
 func (s *fileStore) Save(ctx context.Context, key Key, seed string, rec *Record, replaces *Revision) error {
-	if err := checkSave(ctx, key, rec); err != nil {
-		return err
-	}
-	data, err := Seal(key, seed, rec)
-	if err != nil {
-		return err
-	}
-	return s.putEnvelope(ctx, key, data, rec.Revision(), replaces)
+	return sealAndPut(ctx, s, key, seed, rec, replaces)
 }
 
 func (s *fileStore) putEnvelope(_ context.Context, key Key, data []byte, next Revision, replaces *Revision) error {

@@ -107,6 +107,19 @@ type envelopePutter interface {
 	putEnvelope(ctx context.Context, key Key, data []byte, next Revision, replaces *Revision) error
 }
 
+// sealAndPut is Save for a store that keeps records: it seals rec and hands the envelope to the store's conditional
+// put, which is all that differs between backends.
+func sealAndPut(ctx context.Context, p envelopePutter, key Key, seed string, rec *Record, replaces *Revision) error {
+	if err := checkSave(ctx, key, rec); err != nil {
+		return err
+	}
+	data, err := Seal(key, seed, rec)
+	if err != nil {
+		return err
+	}
+	return p.putEnvelope(ctx, key, data, rec.Revision(), replaces)
+}
+
 // appDir is the directory name under the user cache dir; the provider owns everything beneath it.
 const appDir = "terraform-provider-bipsync"
 
