@@ -316,6 +316,22 @@ func (c *chainState) acquire(ctx context.Context) error {
 
 func (c *chainState) release() { <-c.sem }
 
+// lockChain takes the chain's single flight in this process, then the store's lock, and returns what releases both.
+func (s *Source) lockChain(ctx context.Context, c *chainState, key tokenstore.Key) (unlock func(), err error) {
+	if err := c.acquire(ctx); err != nil {
+		return nil, err
+	}
+	unlockStore, err := s.store.Lock(ctx, key)
+	if err != nil {
+		c.release()
+		return nil, &StoreError{Store: s.store.Describe(), Op: "lock", Err: err}
+	}
+	return func() {
+		_ = unlockStore()
+		c.release()
+	}, nil
+}
+
 // Token returns an access token for req, reusing a stored one when it is valid long enough.
 func (s *Source) Token(ctx context.Context, req Request) (*Result, error) {
 	switch req.Grant {
@@ -343,16 +359,11 @@ func (s *Source) Record(ctx context.Context, seed string) (*tokenstore.Record, e
 		return nil, errors.New("no refresh token given")
 	}
 	key := s.Key(seed)
-	c := s.reg.chain(key)
-	if err := c.acquire(ctx); err != nil {
+	unlock, err := s.lockChain(ctx, s.reg.chain(key), key)
+	if err != nil {
 		return nil, err
 	}
-	defer c.release()
-	unlock, err := s.store.Lock(ctx, key)
-	if err != nil {
-		return nil, &StoreError{Store: s.store.Describe(), Op: "lock", Err: err}
-	}
-	defer func() { _ = unlock() }()
+	defer unlock()
 	return s.load(ctx, key, seed)
 }
 
@@ -592,15 +603,11 @@ func (s *Source) Start(ctx context.Context, seed string, tok *bipsync.Token, sco
 	}
 	key := s.Key(seed)
 	c := s.reg.chain(key)
-	if err := c.acquire(ctx); err != nil {
+	unlock, err := s.lockChain(ctx, c, key)
+	if err != nil {
 		return nil, err
 	}
-	defer c.release()
-	unlock, err := s.store.Lock(ctx, key)
-	if err != nil {
-		return nil, &StoreError{Store: s.store.Describe(), Op: "lock", Err: err}
-	}
-	defer func() { _ = unlock() }()
+	defer unlock()
 	prev, err := s.load(ctx, key, seed)
 	if err != nil {
 		return nil, err
@@ -906,16 +913,11 @@ func (s *Source) Release(ctx context.Context, key tokenstore.Key) error {
 	if !s.store.Traits().AtomicSave {
 		return nil
 	}
-	c := s.reg.chain(key)
-	if err := c.acquire(ctx); err != nil {
-		return err
-	}
-	defer c.release()
-	unlock, err := s.store.Lock(ctx, key)
+	unlock, err := s.lockChain(ctx, s.reg.chain(key), key)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = unlock() }()
+	defer unlock()
 	for range releaseAttempts {
 		rec, err := s.store.Load(ctx, key, oc.seed)
 		if err != nil || rec == nil || findLease(rec.Leases, s.leaseID) == nil {

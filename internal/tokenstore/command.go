@@ -174,14 +174,7 @@ func (s *commandStore) get(ctx context.Context, key Key) ([]byte, error) {
 }
 
 func (s *commandStore) Save(ctx context.Context, key Key, seed string, rec *Record, replaces *Revision) error {
-	if err := checkSave(ctx, key, rec); err != nil {
-		return err
-	}
-	data, err := Seal(key, seed, rec)
-	if err != nil {
-		return err
-	}
-	return s.putEnvelope(ctx, key, data, rec.Revision(), replaces)
+	return sealAndPut(ctx, s, key, seed, rec, replaces)
 }
 
 func (s *commandStore) putEnvelope(ctx context.Context, key Key, data []byte, next Revision, replaces *Revision) error {
@@ -196,11 +189,8 @@ func (s *commandStore) putEnvelope(ctx context.Context, key Key, data []byte, ne
 		if err != nil {
 			return fmt.Errorf("token store command %q get %s: %w; it is left alone: move it aside in the secret manager if you are sure it is dead", s.argv[0], key, err)
 		}
-		if err := checkReplace(current, replaces, next); err != nil {
-			return err
-		}
-		if current != nil && *current == next {
-			return nil // an earlier put of this very record landed
+		if landed, err := checkReplace(current, replaces, next); landed || err != nil {
+			return err // landed: an earlier put of this very record did
 		}
 	}
 	_, err := s.run(ctx, "put", key, data, []string{

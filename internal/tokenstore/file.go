@@ -139,14 +139,7 @@ func (s *fileStore) read(key Key) ([]byte, error) {
 // Save checks, under the chain's lock the caller holds, that the file holds the record rec replaces, then replaces
 // it. Every process that writes these records takes that lock first, so nothing can slip between check and write.
 func (s *fileStore) Save(ctx context.Context, key Key, seed string, rec *Record, replaces *Revision) error {
-	if err := checkSave(ctx, key, rec); err != nil {
-		return err
-	}
-	data, err := Seal(key, seed, rec)
-	if err != nil {
-		return err
-	}
-	return s.putEnvelope(ctx, key, data, rec.Revision(), replaces)
+	return sealAndPut(ctx, s, key, seed, rec, replaces)
 }
 
 func (s *fileStore) putEnvelope(_ context.Context, key Key, data []byte, next Revision, replaces *Revision) error {
@@ -158,11 +151,8 @@ func (s *fileStore) putEnvelope(_ context.Context, key Key, data []byte, next Re
 	if err != nil {
 		return fmt.Errorf("token store record %s: %w; it is left alone: move it aside if you are sure it is dead", s.recPath(key), err)
 	}
-	if err := checkReplace(current, replaces, next); err != nil {
-		return err
-	}
-	if current != nil && *current == next {
-		return nil // an earlier save of this very record landed
+	if landed, err := checkReplace(current, replaces, next); landed || err != nil {
+		return err // landed: an earlier save of this very record did
 	}
 	return writeFileAtomic(s.dir, s.recPath(key), s.tmpPath(key), data)
 }

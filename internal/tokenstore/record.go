@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -114,24 +115,14 @@ func validID(id string) bool {
 	return true
 }
 
-// Clone returns a deep copy of r.
+// Clone returns a deep copy of r. A nil slice stays nil: nil and empty scopes mean different things.
 func (r *Record) Clone() *Record {
 	c := *r
-	if r.Scopes != nil {
-		c.Scopes = append([]string{}, r.Scopes...)
-	}
-	c.Asks = make([]ScopeAsk, len(r.Asks))
-	for i, a := range r.Asks {
-		c.Asks[i] = ScopeAsk{At: a.At}
-		if a.Scopes != nil {
-			c.Asks[i].Scopes = append([]string{}, a.Scopes...)
-		}
-	}
-	if r.Asks == nil {
-		c.Asks = nil
-	}
-	if r.Leases != nil {
-		c.Leases = append([]Lease{}, r.Leases...)
+	c.Scopes = slices.Clone(r.Scopes)
+	c.Leases = slices.Clone(r.Leases)
+	c.Asks = slices.Clone(r.Asks)
+	for i := range c.Asks {
+		c.Asks[i].Scopes = slices.Clone(c.Asks[i].Scopes)
 	}
 	return &c
 }

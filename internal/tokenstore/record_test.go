@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestRecord_FormattingRedactsSecrets(t *testing.T) {
@@ -46,5 +48,34 @@ func TestRecord_StringShowsAbsentTokens(t *testing.T) {
 	}
 	if !strings.Contains(s, "Scopes:nil") {
 		t.Fatalf("got %q; want nil scopes shown as nil", s)
+	}
+}
+
+func TestRecord_CloneIsDeep(t *testing.T) {
+	t.Parallel()
+	rec := sampleRecord()
+	rec.Leases = []Lease{{ID: "lease", MinValidity: time.Minute}}
+	rec.Asks = []ScopeAsk{{Scopes: []string{"read"}}, {Scopes: nil}, {Scopes: []string{}}}
+	c := rec.Clone()
+	if !reflect.DeepEqual(c, rec) {
+		t.Fatalf("clone = %v; want %v", c, rec)
+	}
+	c.Scopes[0] = "changed"
+	c.Leases[0].ID = "changed"
+	c.Asks[0].Scopes[0] = "changed"
+	if rec.Scopes[0] == "changed" || rec.Leases[0].ID == "changed" || rec.Asks[0].Scopes[0] == "changed" {
+		t.Errorf("changing the clone changed the original: %v", rec)
+	}
+	if c.Asks[1].Scopes != nil || c.Asks[2].Scopes == nil {
+		t.Errorf("clone's ask scopes = %#v and %#v; want nil and empty", c.Asks[1].Scopes, c.Asks[2].Scopes)
+	}
+
+	bare := (&Record{}).Clone()
+	if bare.Scopes != nil || bare.Leases != nil || bare.Asks != nil {
+		t.Errorf("clone of a record without slices = %#v; want nil slices", bare)
+	}
+	empty := (&Record{Scopes: []string{}}).Clone()
+	if empty.Scopes == nil {
+		t.Error("clone of empty scopes is nil; want empty (a known empty consent)")
 	}
 }

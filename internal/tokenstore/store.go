@@ -74,17 +74,18 @@ func (e *ConflictError) Error() string {
 func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
 
 // checkReplace decides a conditional save: nil when the store holds the record the save replaces (current equals
-// replaces) or the record being saved (next: a save that landed before), else a *ConflictError.
-func checkReplace(current *Revision, replaces *Revision, next Revision) error {
+// replaces) or the record being saved (next: a save that landed before, and landed is true: nothing is left to write),
+// else a *ConflictError.
+func checkReplace(current *Revision, replaces *Revision, next Revision) (landed bool, err error) {
 	switch {
 	case current == nil && replaces == nil:
-		return nil
+		return false, nil
 	case current != nil && current.Matches(next):
-		return nil
+		return true, nil
 	case current != nil && replaces != nil && current.Matches(*replaces):
-		return nil
+		return false, nil
 	}
-	return &ConflictError{Replaces: replaces, Current: current}
+	return false, &ConflictError{Replaces: replaces, Current: current}
 }
 
 // currentRevision returns the revision of the envelope a store holds (nil data: no record, nil revision), read from
@@ -104,6 +105,19 @@ func currentRevision(data []byte) (*Revision, error) {
 // sealed. Restore uses it to put a rescued record back without the seed.
 type envelopePutter interface {
 	putEnvelope(ctx context.Context, key Key, data []byte, next Revision, replaces *Revision) error
+}
+
+// sealAndPut is Save for a store that keeps records: it seals rec and hands the envelope to the store's conditional
+// put, which is all that differs between backends.
+func sealAndPut(ctx context.Context, p envelopePutter, key Key, seed string, rec *Record, replaces *Revision) error {
+	if err := checkSave(ctx, key, rec); err != nil {
+		return err
+	}
+	data, err := Seal(key, seed, rec)
+	if err != nil {
+		return err
+	}
+	return p.putEnvelope(ctx, key, data, rec.Revision(), replaces)
 }
 
 // appDir is the directory name under the user cache dir; the provider owns everything beneath it.
