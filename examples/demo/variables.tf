@@ -16,7 +16,7 @@ variable "client_secret" {
 }
 
 variable "grant_seed" {
-  description = "Refresh token from the authorization code grant that seeds the grant's chain."
+  description = "Refresh token that seeds the grant's chain (the demo has the fake server issue it, as an authorization would)."
   type        = string
   sensitive   = true
   ephemeral   = true

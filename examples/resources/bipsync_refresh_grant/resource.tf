@@ -6,7 +6,8 @@ terraform {
   }
 }
 
-# The seed: a refresh token from the authorization code grant. The grant
+# The seed: a refresh token from an authorization (terraform-provider-bipsync
+# authorize). The grant
 # exchanges it when it is created, and again only when
 # refresh_token_wo_version changes (a re-seed). Every other run, rotations
 # included, works from the chain's current refresh token in state, so the
