@@ -9,7 +9,8 @@ terraform {
   }
 }
 
-# A refresh token from the authorization code grant. It seeds the chain once;
+# A refresh token from an authorization (terraform-provider-bipsync
+# authorize). It seeds the chain once;
 # after that the token store holds the chain's current refresh token, and
 # this value only names and unlocks the chain's record. Pass the same value
 # on every run, for example as TF_VAR_bipsync_refresh_token from a secret
