@@ -25,7 +25,8 @@
 # the secret holds the new record (written now, or by an earlier try that was
 # reported as failed), 75 when the secret holds another record than the one the
 # put replaces (another runner saved first: the secret is left as it is), and
-# 1 on any other failure. The write:
+# another non-zero status on any other failure (2 for a call it does not
+# understand). The write:
 #
 #   1. Read the VersionId that carries the AWSCURRENT label, then that
 #      version's value, and compare its revision.

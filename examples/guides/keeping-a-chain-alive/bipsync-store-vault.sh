@@ -9,8 +9,8 @@
 # KEY is 64 hex characters that name the chain and reveal nothing about it.
 # The record is the field "record" of the entry PREFIX followed by KEY (PREFIX
 # defaults to terraform-provider-bipsync/) in the KV v2 engine mounted at MOUNT
-# (default secret). Options go in token_store.command as fixed arguments: the
-# provider runs its helper without any BIPSYNC_* variable. The vault CLI (1.11
+# (default secret). Options go in token_store.command as fixed arguments: this
+# helper reads no BIPSYNC_STORE_* setting. The vault CLI (1.11
 # or later, for -mount) finds its server and token as usual (VAULT_ADDR,
 # VAULT_TOKEN, VAULT_NAMESPACE, ~/.vault-token). Records arrive encrypted with a
 # key derived from the chain's seed, so Vault holds no token in clear. The
@@ -27,8 +27,9 @@
 # header, so the helper compares without decrypting anything. It exits 0 when
 # the entry holds the new record (written now, or by an earlier try that was
 # reported as failed), 75 when the entry holds another record than the one the
-# put replaces (another runner saved first: the entry is left as it is), and 1
-# on any other failure. The write:
+# put replaces (another runner saved first: the entry is left as it is), and
+# another non-zero status on any other failure (2 for a call it does not
+# understand). The write:
 #
 #   1. Read the entry's current version number from its metadata
 #      (current_version; 0 when there is no entry), then that version's record,
