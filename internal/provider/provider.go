@@ -22,6 +22,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/bipsync/terraform-provider-bipsync/internal/bipsync"
+	"github.com/bipsync/terraform-provider-bipsync/internal/provideraddr"
 	"github.com/bipsync/terraform-provider-bipsync/internal/settings"
 	"github.com/bipsync/terraform-provider-bipsync/internal/tokensource"
 	"github.com/bipsync/terraform-provider-bipsync/internal/tokenstore"
@@ -100,7 +101,7 @@ type tokenStoreModel struct {
 }
 
 func (p *bipsyncProvider) Metadata(_ context.Context, _ provider.MetadataRequest, resp *provider.MetadataResponse) {
-	resp.TypeName = "bipsync"
+	resp.TypeName = provideraddr.Name
 	resp.Version = p.version
 }
 
