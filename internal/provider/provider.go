@@ -267,7 +267,7 @@ func (p *bipsyncProvider) ValidateConfig(ctx context.Context, req provider.Valid
 	if resp.Diagnostics.HasError() || wait >= timeout {
 		return
 	}
-	resp.Diagnostics.AddAttributeError(path.Root("token_store").AtName("adopt_wait"), summaryInvalidStoreSetting,
+	resp.Diagnostics.AddAttributeError(storeAttr("adopt_wait"), summaryInvalidStoreSetting,
 		fmt.Sprintf("token_store.adopt_wait (%s) is shorter than request_timeout (%s): another runner's exchange alone may take "+
 			"request_timeout, so this run could report a dead chain while the other still waits for its answer. Set "+
 			"adopt_wait to at least %s (the default is three times request_timeout).", wait, timeout, timeout))
