@@ -238,19 +238,15 @@ func (r *refreshGrantResource) ModifyPlan(ctx context.Context, req resource.Modi
 	now := r.data.now()
 	reseed := seedChanged(&plan, &state)
 
-	if !reseed {
-		if rec, _ := r.journalAhead(ctx, req.Private, &state); rec != nil {
-			// State's head was spent by a rotation whose state write was lost: the apply adopts the journal's head.
-			recoveryWarning(rec, &resp.Diagnostics)
-			for name, unknown := range rotatedAttributes {
-				resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root(name), unknown)...)
-			}
-			return
-		}
-	}
 	if reseed {
 		requireSeed(ctx, req.Config, &plan, "Re-seeding the grant (refresh_token_wo_version changed)", &resp.Diagnostics)
 	} else {
+		if rec, _ := r.journalAhead(ctx, req.Private, &state); rec != nil {
+			// State's head was spent by a rotation whose state write was lost: the apply adopts the journal's head.
+			recoveryWarning(rec, &resp.Diagnostics)
+			planRotation(ctx, resp)
+			return
+		}
 		checkChainLife(&state, now, &resp.Diagnostics)
 		checkScopeWidening(ctx, &plan, &state, &resp.Diagnostics)
 		if resp.Diagnostics.HasError() {
@@ -280,6 +276,11 @@ func (r *refreshGrantResource) ModifyPlan(ctx context.Context, req resource.Modi
 		"expires_at":    expiresAt.UTC().Format(time.RFC3339),
 		"rotate_before": rotateBefore.String(),
 	})
+	planRotation(ctx, resp)
+}
+
+// planRotation plans an in-place update of the token attributes by marking them unknown.
+func planRotation(ctx context.Context, resp *resource.ModifyPlanResponse) {
 	for name, unknown := range rotatedAttributes {
 		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root(name), unknown)...)
 	}
