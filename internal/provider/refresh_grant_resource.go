@@ -25,6 +25,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/bipsync/terraform-provider-bipsync/internal/settings"
+	"github.com/bipsync/terraform-provider-bipsync/internal/tokensource"
 	"github.com/bipsync/terraform-provider-bipsync/internal/tokenstore"
 )
 
@@ -334,12 +335,16 @@ func (r *refreshGrantResource) rotate(ctx context.Context, op grantOp, prev *tok
 		return false
 	}
 	if r.journalOn() {
+		// The new head exists only in this answer now, so it is journaled even when Terraform cancels the apply (a
+		// stopped runner is what the journal is for), within the budget the token source gives its own saves.
+		jctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), tokensource.DefaultSaveBudget)
+		defer cancel()
 		if prev.Generation == 0 {
 			// The first exchange of a seed: state holds no head of this chain yet.
-			r.writeJournal(ctx, r.seedJournalKey(prev.RefreshToken), prev.RefreshToken, next, diags)
+			r.writeJournal(jctx, r.seedJournalKey(prev.RefreshToken), prev.RefreshToken, next, diags)
 		}
 		next.Generation = max(j.Generation, prev.Generation) + 1
-		r.writeJournal(ctx, r.grantJournalKey(plan.ID.ValueString()), j.Secret, next, diags)
+		r.writeJournal(jctx, r.grantJournalKey(plan.ID.ValueString()), j.Secret, next, diags)
 		j.Generation = next.Generation
 	}
 	return true
