@@ -327,27 +327,7 @@ func TestAccAccessToken_commandStore(t *testing.T) {
 	f := newFixture(t)
 	seed := f.seed()
 	records := t.TempDir()
-	// The test binary stands in for a secret manager (see store_helper_test.go); env(1) hands it its directory.
-	block := fmt.Sprintf(`
-provider "bipsync" {
-  base_url      = %q
-  client_id     = %q
-  client_secret = %q
-  token_store {
-    backend = "command"
-    command = ["/usr/bin/env", "%s=%s", %q]
-  }
-}
-`, f.baseURL, testClientID, testClientSecret, envStoreHelperDir, records, os.Args[0])
-	config := block + fmt.Sprintf(`
-ephemeral "bipsync_access_token" "t" {
-  refresh_token = %q
-}
-provider "echo" {
-  data = ephemeral.bipsync_access_token.t
-}
-resource "echo" "t" {}
-`, seed)
+	config := commandStoreConfig(f, records, seed)
 	resource.UnitTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: f.factories(),
 		Steps: []resource.TestStep{

@@ -21,8 +21,11 @@ var (
 	_ ephemeral.EphemeralResourceWithClose     = (*accessTokenEphemeralResource)(nil)
 )
 
-// privateChainKey is the private-data key under which Open leaves the chain's key for Close.
-const privateChainKey = "chain"
+// Private-data keys under which Open leaves the chain's key for Close, and the token's expiry for Renew.
+const (
+	privateChainKey = "chain"
+	privateRenewKey = "renew"
+)
 
 // renewLead is how long before the handed-out token expires Terraform calls Renew, so a run that outlives its token
 // is told so while it still runs.
@@ -101,12 +104,12 @@ func (e *accessTokenEphemeralResource) Open(ctx context.Context, req ephemeral.O
 		// handed out at open is about to expire while the run still uses it.
 		resp.RenewAt = renewAt
 		b, _ := json.Marshal(renewPrivate{ExpiresAt: expiresAt})
-		resp.Diagnostics.Append(resp.Private.SetKey(ctx, "renew", b)...)
+		resp.Diagnostics.Append(resp.Private.SetKey(ctx, privateRenewKey, b)...)
 	}
 }
 
 func (e *accessTokenEphemeralResource) Renew(ctx context.Context, req ephemeral.RenewRequest, resp *ephemeral.RenewResponse) {
-	b, diags := req.Private.GetKey(ctx, "renew")
+	b, diags := req.Private.GetKey(ctx, privateRenewKey)
 	resp.Diagnostics.Append(diags...)
 	var p renewPrivate
 	if len(b) == 0 || json.Unmarshal(b, &p) != nil {

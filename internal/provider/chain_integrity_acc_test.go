@@ -15,29 +15,6 @@ import (
 
 // The acceptance tests of holes a review of the chain's integrity found; each failed before its fix.
 
-// commandStoreConfig is a provider block whose command store is the test binary keeping records in dir, and one
-// ephemeral token echoed.
-func commandStoreConfig(f *fixture, dir, seed string) string {
-	return fmt.Sprintf(`
-provider "bipsync" {
-  base_url      = %q
-  client_id     = %q
-  client_secret = %q
-  token_store {
-    backend = "command"
-    command = ["/usr/bin/env", "%s=%s", %q]
-  }
-}
-ephemeral "bipsync_access_token" "t" {
-  refresh_token = %q
-}
-provider "echo" {
-  data = ephemeral.bipsync_access_token.t
-}
-resource "echo" "t" {}
-`, f.baseURL, testClientID, testClientSecret, envStoreHelperDir, dir, os.Args[0], seed)
-}
-
 // TestAccAccessToken_storeThatCannotBeWrittenBurnsNothing: a command helper whose put fails (a missing write
 // permission in the secret manager) used to exchange the seed, fail to save, and send the next run to a
 // reauthorization. The chain's first record is now saved before the seed is exchanged: the run fails saying nothing

@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"fmt"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -187,4 +188,28 @@ provider "echo" {
 
 resource "echo" "t" {}
 `, count, seed, strings.Join(args, "\n"))
+}
+
+// commandStoreConfig is a provider block whose command store is the test binary keeping records in dir, and one
+// ephemeral token echoed. The test binary stands in for a secret manager (see store_helper_test.go); env(1) hands it
+// its directory.
+func commandStoreConfig(f *fixture, dir, seed string) string {
+	return fmt.Sprintf(`
+provider "bipsync" {
+  base_url      = %q
+  client_id     = %q
+  client_secret = %q
+  token_store {
+    backend = "command"
+    command = ["/usr/bin/env", "%s=%s", %q]
+  }
+}
+ephemeral "bipsync_access_token" "t" {
+  refresh_token = %q
+}
+provider "echo" {
+  data = ephemeral.bipsync_access_token.t
+}
+resource "echo" "t" {}
+`, f.baseURL, testClientID, testClientSecret, envStoreHelperDir, dir, os.Args[0], seed)
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/bipsync/terraform-provider-bipsync/internal/bipsync"
+	"github.com/bipsync/terraform-provider-bipsync/internal/provideraddr"
 	"github.com/bipsync/terraform-provider-bipsync/internal/settings"
 	"github.com/bipsync/terraform-provider-bipsync/internal/tokensource"
 	"github.com/bipsync/terraform-provider-bipsync/internal/tokenstore"
@@ -100,7 +101,7 @@ type tokenStoreModel struct {
 }
 
 func (p *bipsyncProvider) Metadata(_ context.Context, _ provider.MetadataRequest, resp *provider.MetadataResponse) {
-	resp.TypeName = "bipsync"
+	resp.TypeName = provideraddr.Name
 	resp.Version = p.version
 }
 
@@ -266,7 +267,7 @@ func (p *bipsyncProvider) ValidateConfig(ctx context.Context, req provider.Valid
 	if resp.Diagnostics.HasError() || wait >= timeout {
 		return
 	}
-	resp.Diagnostics.AddAttributeError(path.Root("token_store").AtName("adopt_wait"), summaryInvalidStoreSetting,
+	resp.Diagnostics.AddAttributeError(storeAttr("adopt_wait"), summaryInvalidStoreSetting,
 		fmt.Sprintf("token_store.adopt_wait (%s) is shorter than request_timeout (%s): another runner's exchange alone may take "+
 			"request_timeout, so this run could report a dead chain while the other still waits for its answer. Set "+
 			"adopt_wait to at least %s (the default is three times request_timeout).", wait, timeout, timeout))

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,9 +12,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 
 	"github.com/bipsync/terraform-provider-bipsync/internal/acctest"
+	"github.com/bipsync/terraform-provider-bipsync/internal/bipsync"
+	"github.com/bipsync/terraform-provider-bipsync/internal/bipsynctest"
+	"github.com/bipsync/terraform-provider-bipsync/internal/tokensource"
+	"github.com/bipsync/terraform-provider-bipsync/internal/tokenstore"
 )
 
 // httpStateBackend is the state server of Terraform's http backend: GET returns the state, POST stores it. failing
@@ -155,4 +162,59 @@ func TestAccRefreshGrant_lostCreateWriteIsRecoveredFromTheSeedJournal(t *testing
 	f.ledger.Expect(0, "create again: the seed's journal has a fresh token")()
 	w.checkState(statecheck.ExpectKnownValue(grantAddr, attrPath("access_token"), acctest.LiveAccessToken(f.server)))
 	w.mustRun("destroy", "-auto-approve")
+}
+
+// TestRefreshGrant_rotate_journalsWhenCancelled: an apply that Terraform cancels while the grant rotates still ends
+// with the new head in the journal. The exchange runs to its answer whatever the cancellation, and from then on the
+// head exists only in that answer; a runner stopped at that moment is what the journal is there for.
+func TestRefreshGrant_rotate_journalsWhenCancelled(t *testing.T) {
+	t.Parallel()
+	clock := bipsynctest.NewClock(time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC))
+	srv := bipsynctest.NewServer(bipsynctest.Options{Now: clock.Now})
+	srv.AddClient(testClientID, testClientSecret)
+	baseURL := srv.Start()
+	t.Cleanup(srv.Close)
+	client, err := bipsync.New(bipsync.Config{BaseURL: baseURL, ClientID: testClientID, ClientSecret: testClientSecret, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := tokenstore.NewFile(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	source, err := tokensource.New(tokensource.Options{Client: client, Store: store, ClientSecret: testClientSecret, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &refreshGrantResource{data: &providerData{client: client, source: source, store: store, now: clock.Now,
+		clientSecret: testClientSecret}}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // Terraform cancelled the apply
+	seed := srv.IssueRefreshToken(testClientID, []string{"read"})
+	plan := refreshGrantModel{ID: types.StringValue("grant-cancelled")}
+	j := newJournalData()
+	var diags diag.Diagnostics
+	if !r.rotate(ctx, opCreate, &tokenstore.Record{RefreshToken: seed}, &plan, &plan, j, &diags) {
+		t.Fatalf("rotate: got no new head; want one (diagnostics: %v)", diags)
+	}
+	if len(diags) != 0 {
+		t.Errorf("rotate: got diagnostics %v; want none", diags)
+	}
+	head := plan.RefreshToken.ValueString()
+	if !srv.RefreshTokenLive(head) {
+		t.Fatal("rotate: the head in the model is not live at the fake")
+	}
+	for name, jr := range map[string]struct {
+		key    tokenstore.Key
+		secret string
+	}{
+		"grant journal": {r.grantJournalKey("grant-cancelled"), j.Secret},
+		"seed journal":  {r.seedJournalKey(seed), seed},
+	} {
+		rec, err := store.Load(context.Background(), jr.key, jr.secret)
+		if err != nil || rec == nil || rec.RefreshToken != head {
+			t.Errorf("%s: got a record %v, %v; want one holding the rotated head", name, rec != nil, err)
+		}
+	}
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/bipsync/terraform-provider-bipsync/internal/settings"
+	"github.com/bipsync/terraform-provider-bipsync/internal/tokensource"
 	"github.com/bipsync/terraform-provider-bipsync/internal/tokenstore"
 )
 
@@ -238,19 +239,15 @@ func (r *refreshGrantResource) ModifyPlan(ctx context.Context, req resource.Modi
 	now := r.data.now()
 	reseed := seedChanged(&plan, &state)
 
-	if !reseed {
-		if rec, _ := r.journalAhead(ctx, req.Private, &state); rec != nil {
-			// State's head was spent by a rotation whose state write was lost: the apply adopts the journal's head.
-			recoveryWarning(rec, &resp.Diagnostics)
-			for name, unknown := range rotatedAttributes {
-				resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root(name), unknown)...)
-			}
-			return
-		}
-	}
 	if reseed {
 		requireSeed(ctx, req.Config, &plan, "Re-seeding the grant (refresh_token_wo_version changed)", &resp.Diagnostics)
 	} else {
+		if rec, _ := r.journalAhead(ctx, req.Private, &state); rec != nil {
+			// State's head was spent by a rotation whose state write was lost: the apply adopts the journal's head.
+			recoveryWarning(rec, &resp.Diagnostics)
+			planRotation(ctx, resp)
+			return
+		}
 		checkChainLife(&state, now, &resp.Diagnostics)
 		checkScopeWidening(ctx, &plan, &state, &resp.Diagnostics)
 		if resp.Diagnostics.HasError() {
@@ -280,6 +277,11 @@ func (r *refreshGrantResource) ModifyPlan(ctx context.Context, req resource.Modi
 		"expires_at":    expiresAt.UTC().Format(time.RFC3339),
 		"rotate_before": rotateBefore.String(),
 	})
+	planRotation(ctx, resp)
+}
+
+// planRotation plans an in-place update of the token attributes by marking them unknown.
+func planRotation(ctx context.Context, resp *resource.ModifyPlanResponse) {
 	for name, unknown := range rotatedAttributes {
 		resp.Diagnostics.Append(resp.Plan.SetAttribute(ctx, path.Root(name), unknown)...)
 	}
@@ -333,12 +335,16 @@ func (r *refreshGrantResource) rotate(ctx context.Context, op grantOp, prev *tok
 		return false
 	}
 	if r.journalOn() {
+		// The new head exists only in this answer now, so it is journaled even when Terraform cancels the apply (a
+		// stopped runner is what the journal is for), within the budget the token source gives its own saves.
+		jctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), tokensource.DefaultSaveBudget)
+		defer cancel()
 		if prev.Generation == 0 {
 			// The first exchange of a seed: state holds no head of this chain yet.
-			r.writeJournal(ctx, r.seedJournalKey(prev.RefreshToken), prev.RefreshToken, next, diags)
+			r.writeJournal(jctx, r.seedJournalKey(prev.RefreshToken), prev.RefreshToken, next, diags)
 		}
 		next.Generation = max(j.Generation, prev.Generation) + 1
-		r.writeJournal(ctx, r.grantJournalKey(plan.ID.ValueString()), j.Secret, next, diags)
+		r.writeJournal(jctx, r.grantJournalKey(plan.ID.ValueString()), j.Secret, next, diags)
 		j.Generation = next.Generation
 	}
 	return true

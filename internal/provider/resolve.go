@@ -67,7 +67,7 @@ func (s setting) invalid(diags *diag.Diagnostics, source string, err error) {
 		fmt.Sprintf("The value from %s is not valid: %v", source, err))
 }
 
-func durationSetting(p string, v timetypes.GoDuration, env, unknownSummary, invalidSummary string) setting {
+func durationSetting(p path.Path, v timetypes.GoDuration, env, unknownSummary, invalidSummary string) setting {
 	s := types.StringNull()
 	switch {
 	case v.IsUnknown():
@@ -75,8 +75,11 @@ func durationSetting(p string, v timetypes.GoDuration, env, unknownSummary, inva
 	case !v.IsNull():
 		s = types.StringValue(v.ValueString())
 	}
-	return setting{path: path.Root(p), value: s, env: env, unknownSummary: unknownSummary, invalidSummary: invalidSummary}
+	return setting{path: p, value: s, env: env, unknownSummary: unknownSummary, invalidSummary: invalidSummary}
 }
+
+// storeAttr is the path of an attribute of the token_store block.
+func storeAttr(name string) path.Path { return path.Root("token_store").AtName(name) }
 
 // resolveConfig applies environment fallbacks and defaults, and checks every value wherever it came from (schema
 // validators only see the configuration, not the environment).
@@ -122,11 +125,11 @@ func resolveConfig(m *providerModel, diags *diag.Diagnostics) resolvedConfig {
 
 	cfg.clientSecret, _ = setting{path.Root("client_secret"), m.ClientSecret, settings.EnvClientSecret, summaryUnknownClientSecret, ""}.get(diags)
 
-	cfg.requestTimeout = resolveDuration(diags, durationSetting("request_timeout", m.RequestTimeout, settings.EnvRequestTimeout,
+	cfg.requestTimeout = resolveDuration(diags, durationSetting(path.Root("request_timeout"), m.RequestTimeout, settings.EnvRequestTimeout,
 		summaryUnknownRequestTimeout, summaryInvalidRequestTimeout),
 		settings.DefaultRequestTimeout, time.Second, settings.MaxRequestTimeout)
 	cfg.refreshTokenLifetime = resolveDuration(diags,
-		durationSetting("refresh_token_lifetime", m.RefreshTokenLifetime, settings.EnvRefreshTokenLifetime,
+		durationSetting(path.Root("refresh_token_lifetime"), m.RefreshTokenLifetime, settings.EnvRefreshTokenLifetime,
 			summaryUnknownRefreshLifetime, summaryInvalidRefreshLifetime),
 		tokensource.DefaultRefreshTokenLifetime, settings.MinRefreshLifetime, settings.MaxRefreshLifetime)
 
@@ -164,8 +167,6 @@ func resolveStore(m *tokenStoreModel, diags *diag.Diagnostics, cfg *resolvedConf
 			CommandProtocol: types.StringNull(), AdoptWait: timetypes.NewGoDurationNull(),
 			ConnStr: types.StringNull(), SchemaName: types.StringNull()}
 	}
-	storeAttr := func(name string) path.Path { return path.Root("token_store").AtName(name) }
-
 	protoSet := setting{storeAttr("command_protocol"), m.CommandProtocol, settings.EnvTokenStoreProtocol,
 		summaryUnknownStoreSetting, summaryInvalidStoreSetting}
 	switch proto, src := protoSet.get(diags); proto {
@@ -179,10 +180,10 @@ func resolveStore(m *tokenStoreModel, diags *diag.Diagnostics, cfg *resolvedConf
 
 	// A wait shorter than one attempt at the token endpoint cannot hold: the other runner's exchange alone may take
 	// that long, and this run would report a dead chain while the other still waits for its answer.
-	waitSet := durationSetting("adopt_wait", m.AdoptWait, settings.EnvTokenStoreAdoptWait, summaryUnknownStoreSetting, summaryInvalidStoreSetting)
-	waitSet.path = storeAttr("adopt_wait")
+	waitSet := durationSetting(storeAttr("adopt_wait"), m.AdoptWait, settings.EnvTokenStoreAdoptWait, summaryUnknownStoreSetting,
+		summaryInvalidStoreSetting)
 	cfg.adoptWait = resolveDuration(diags, waitSet, 3*cfg.requestTimeout, max(cfg.requestTimeout, time.Second), settings.MaxAdoptWait)
-	backendSet := setting{path.Root("token_store").AtName("backend"), m.Backend, settings.EnvTokenStore,
+	backendSet := setting{storeAttr("backend"), m.Backend, settings.EnvTokenStore,
 		summaryUnknownStoreSetting, summaryInvalidStoreSetting}
 	backend, backendSrc := backendSet.get(diags)
 	switch backend {
@@ -195,11 +196,11 @@ func resolveStore(m *tokenStoreModel, diags *diag.Diagnostics, cfg *resolvedConf
 	}
 	cfg.storeBackend = backend
 
-	pathSet := setting{path.Root("token_store").AtName("path"), m.Path, settings.EnvTokenStorePath,
+	pathSet := setting{storeAttr("path"), m.Path, settings.EnvTokenStorePath,
 		summaryUnknownStoreSetting, summaryInvalidStoreSetting}
 	cfg.storePath, _ = pathSet.get(diags)
 
-	cmdPath := path.Root("token_store").AtName("command")
+	cmdPath := storeAttr("command")
 	switch {
 	case m.Command.IsUnknown():
 		diags.AddAttributeError(cmdPath, summaryUnknownStoreSetting,
@@ -228,9 +229,9 @@ func resolveStore(m *tokenStoreModel, diags *diag.Diagnostics, cfg *resolvedConf
 // block is a mistake unless the backend is postgres: most likely a forgotten backend = "postgres", which would leave
 // the chains in a local file on a runner that may be thrown away.
 func resolvePostgres(m *tokenStoreModel, backend string, diags *diag.Diagnostics, cfg *resolvedConfig) {
-	connSet := setting{path.Root("token_store").AtName("conn_str"), m.ConnStr, settings.EnvTokenStoreConnStr,
+	connSet := setting{storeAttr("conn_str"), m.ConnStr, settings.EnvTokenStoreConnStr,
 		summaryUnknownStoreSetting, summaryInvalidStoreSetting}
-	schemaSet := setting{path.Root("token_store").AtName("schema_name"), m.SchemaName, settings.EnvTokenStoreSchemaName,
+	schemaSet := setting{storeAttr("schema_name"), m.SchemaName, settings.EnvTokenStoreSchemaName,
 		summaryUnknownStoreSetting, summaryInvalidStoreSetting}
 	if m.Backend.IsUnknown() {
 		return // reported with the backend
