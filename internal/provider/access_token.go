@@ -49,7 +49,9 @@ const (
 		"alive. A different seed starts a different chain. The chain head itself is never handed out."
 	descScopes = "Scopes to ask for. Unset asks for the chain's current scopes (the user's original consent until narrowed). " +
 		"Asking for fewer scopes than the chain holds narrows the chain for good: Bipsync narrows the new refresh token too, " +
-		"and only a new authorization can widen it. Asking one chain for different scopes from two places in one run is an error."
+		"and only a new authorization can widen it. Asking one chain for different scopes from two places in one provider " +
+		"process is an error; across provider aliases and runners that share the token store, an exchange that would narrow " +
+		"the chain below scopes another process asked for in the last 10 minutes is refused."
 	descMinValidity = "How long the access token must stay valid at least, as a Go duration. A stored token with at least this " +
 		"much life left is handed out again without an exchange; otherwise the chain is exchanged. The hand-out is recorded " +
 		"as a promise until the consumer is closed, and an exchange that breaks a promise still running warns. Defaults to " +
