@@ -32,17 +32,15 @@ import (
 
 	"github.com/bipsync/terraform-provider-bipsync/internal/bipsync"
 	"github.com/bipsync/terraform-provider-bipsync/internal/bipsynctest"
-	"github.com/bipsync/terraform-provider-bipsync/internal/provideraddr"
+	"github.com/bipsync/terraform-provider-bipsync/internal/tfcli"
 	"github.com/bipsync/terraform-provider-bipsync/internal/tokenstore"
 )
 
 // ClientID is the OAuth client of every chain.
 const ClientID = "fleet-client"
 
-// RunnerName is the runner's file name: the engine looks for the provider under it in the dev_overrides directory.
-const RunnerName = provideraddr.Binary
-
-// BuildRunner compiles the runner into dir as RunnerName and returns its path. It runs `go build` in the module
+// BuildRunner compiles the runner into dir under the provider's binary name (tfcli.ProviderBinary, the name the engine
+// looks for in a dev_overrides directory) and returns its path. It runs `go build` in the module
 // that holds this package, which must be the working directory or one of its parents.
 func BuildRunner(ctx context.Context, dir string) (string, error) {
 	out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
@@ -53,7 +51,7 @@ func BuildRunner(ctx context.Context, dir string) (string, error) {
 	if gomod == "" || gomod == os.DevNull {
 		return "", errors.New("build the runner inside the provider's module")
 	}
-	bin := filepath.Join(dir, RunnerName)
+	bin := filepath.Join(dir, tfcli.ProviderBinary())
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./internal/multimachine/testdata/runner")
 	cmd.Dir = filepath.Dir(gomod)
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -131,7 +129,6 @@ const maxDirLen = 60
 type Fleet struct {
 	cfg   FleetConfig
 	clock *SharedClock
-	cli   string // the dev_overrides CLI configuration's text
 	n     int
 }
 
@@ -151,10 +148,7 @@ func NewFleet(cfg FleetConfig) (*Fleet, error) {
 	if err != nil {
 		return nil, err
 	}
-	runnerDir := filepath.Dir(cfg.Runner)
-	cli := fmt.Sprintf("provider_installation {\n  dev_overrides {\n    \"registry.terraform.io/%[2]s\"  = %[1]q\n"+
-		"    \"registry.opentofu.org/%[2]s\" = %[1]q\n  }\n  direct {}\n}\n", runnerDir, provideraddr.Source)
-	return &Fleet{cfg: cfg, clock: clock, cli: cli}, nil
+	return &Fleet{cfg: cfg, clock: clock}, nil
 }
 
 // Clock is the fleet's clock.
@@ -228,23 +222,22 @@ func (c *Chain) newMachine(dir, name string) (*machine, error) {
 		}
 	}
 	cli := filepath.Join(dir, "cli.tfrc")
-	if err := os.WriteFile(cli, []byte(c.fleet.cli), 0o600); err != nil {
+	if err := tfcli.WriteDevOverrides(cli, filepath.Dir(c.fleet.cfg.Runner), nil); err != nil {
 		return nil, err
 	}
-	m.env = []string{
+	// Nothing of this process's environment but PATH: a machine's files and settings are its own.
+	base := []string{
 		"PATH=" + os.Getenv("PATH"),
 		"HOME=" + filepath.Join(dir, "home"),
 		"TMPDIR=" + filepath.Join(dir, "tmp"),
 		"XDG_CACHE_HOME=" + filepath.Join(dir, "cache"),
-		"TF_CLI_CONFIG_FILE=" + cli,
-		"CHECKPOINT_DISABLE=1",
-		"TF_IN_AUTOMATION=1",
-		"TF_INPUT=0",
+	}
+	extra := append([]string{
 		ClockFileEnv + "=" + c.fleet.clock.Path(),
 		"TF_VAR_seed=" + c.seed,
 		"BIPSYNC_CLIENT_SECRET=" + c.secret,
-	}
-	m.env = append(m.env, c.cfg.Store.env...)
+	}, c.cfg.Store.env...)
+	m.env = tfcli.EngineEnv(base, cli, extra...)
 	return m, nil
 }
 

@@ -608,14 +608,7 @@ func (s *postgresStore) open(key Key, seed string, cols Revision, env []byte) (*
 }
 
 func (s *postgresStore) Save(ctx context.Context, key Key, seed string, rec *Record, replaces *Revision) error {
-	if err := checkSave(ctx, key, rec); err != nil {
-		return err
-	}
-	data, err := Seal(key, seed, rec)
-	if err != nil {
-		return err
-	}
-	return s.putEnvelope(ctx, key, data, rec.Revision(), replaces)
+	return sealAndPut(ctx, s, key, seed, rec, replaces)
 }
 
 // putEnvelope writes the row in one statement that checks what it replaces: an insert that does nothing when a row

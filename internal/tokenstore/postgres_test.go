@@ -84,17 +84,11 @@ func rawConn(t testing.TB, st *postgresStore) *pgx.Conn {
 	return conn
 }
 
-func rawExec(t testing.TB, conn *pgx.Conn, sql string, args ...any) {
+func rawExec(t *testing.T, conn *pgx.Conn, sql string, args ...any) {
 	t.Helper()
-	if _, err := conn.Exec(withTimeoutTB(t, 30*time.Second), sql, args...); err != nil {
+	if _, err := conn.Exec(withTimeout(t, 30*time.Second), sql, args...); err != nil {
 		t.Fatalf("%s: %v", sql, err)
 	}
-}
-
-func withTimeoutTB(t testing.TB, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
 }
 
 // pgWriteRaw puts data in the chain's row by hand, with the revision columns its header names (0 and "" when it has

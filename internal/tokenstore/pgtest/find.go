@@ -71,9 +71,9 @@ func isExecutable(p string) bool {
 	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
 }
 
-// onCI tells whether a missing server must fail rather than skip: CI=true, as .ci/run sets it, or what a TestMain
-// passed to RequireIfCI.
-func onCI() bool {
+// Required tells whether a missing server must fail rather than skip: CI=true, as .ci/run sets it, or what a TestMain
+// passed to RequireIfCI. `make postgres` (internal/tools/postgres) asks it too, so that the tool and the tests agree.
+func Required() bool {
 	return truthy(os.Getenv("CI")) || requiredByCI.Load()
 }
 

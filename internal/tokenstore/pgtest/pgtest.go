@@ -94,7 +94,7 @@ func (s *Server) Remove() { s.remove() }
 // unavailable skips the test, loudly, or fails it under CI=true.
 func unavailable(t testing.TB, reason string) {
 	t.Helper()
-	if onCI() {
+	if Required() {
 		t.Fatalf("postgres: %s (CI=true: the postgres store's tests must run; install PostgreSQL first, as `make test` does)", reason)
 		return // Fatalf ends the test; this keeps a stand-in for it (in this package's tests) from going on to Skip
 	}

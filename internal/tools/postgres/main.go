@@ -49,11 +49,6 @@ func decide(found *pgtest.Install, findErr error, euid int, haveAptGet bool) pla
 	}
 }
 
-func onCI() bool {
-	v := strings.ToLower(strings.TrimSpace(os.Getenv("CI")))
-	return v != "" && v != "false" && v != "0"
-}
-
 func main() {
 	dryRun := flag.Bool("dry-run", false, "print what would be done, without installing anything")
 	flag.Parse()
@@ -65,7 +60,7 @@ func main() {
 	case p.found != nil:
 		fmt.Printf("    postgres: found %s\n", p.found)
 	case p.skip != "":
-		if onCI() {
+		if pgtest.Required() {
 			fmt.Printf("FAIL postgres: %s; CI=true requires the postgres store's tests to run\n", p.skip)
 			os.Exit(1)
 		}
