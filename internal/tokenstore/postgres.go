@@ -31,8 +31,9 @@ const (
 	// defaultPostgresConnectTimeout bounds each connection attempt unless the connection string sets connect_timeout
 	// (or PGCONNECT_TIMEOUT does): a database that does not answer must not hang Terraform.
 	defaultPostgresConnectTimeout = 10 * time.Second
-	// postgresMaxConns bounds the connections of one provider process. Each chain being exchanged holds one (its
-	// lock's session) and does its reads and writes on it, so this many chains can be in flight at once; more wait.
+	// postgresMaxConns bounds the connections of one provider process unless conn_str sets pool_max_conns (pgxpool's
+	// own key). Each chain being exchanged holds one (its lock's session) and does its reads and writes on it, so this
+	// many chains can be in flight at once; more wait.
 	postgresMaxConns = 16
 	// postgresReleaseTimeout bounds the release of a lock. A session that cannot be asked to release it is closed,
 	// which releases it as well.
@@ -118,7 +119,10 @@ func NewPostgres(cfg PostgresConfig) (Store, error) {
 	if _, ok := cc.RuntimeParams["application_name"]; !ok {
 		cc.RuntimeParams["application_name"] = "terraform-provider-bipsync"
 	}
-	pc.MaxConns = max(pc.MaxConns, postgresMaxConns)
+	// pgxpool leaves no trace of whether pool_max_conns was given (its default depends on the CPUs), so look for the key.
+	if !strings.Contains(cfg.ConnStr, "pool_max_conns") {
+		pc.MaxConns = postgresMaxConns
+	}
 	pc.MinConns, pc.MinIdleConns = 0, 0 // no connection before first use
 
 	s := &postgresStore{

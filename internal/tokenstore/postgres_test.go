@@ -173,6 +173,25 @@ func TestNewPostgres_NoNetworkIO(t *testing.T) {
 	}
 }
 
+// The pool holds postgresMaxConns connections at most, whatever the machine's CPUs, unless conn_str sets its own bound.
+func TestNewPostgres_PoolBound(t *testing.T) {
+	t.Parallel()
+	for connStr, want := range map[string]int32{
+		"host=db.internal dbname=tf":                                         postgresMaxConns,
+		"postgres://runner@db.internal/tf":                                   postgresMaxConns,
+		"host=db.internal dbname=tf pool_max_conns=3":                        3,
+		"postgres://runner@db.internal/tf?pool_max_conns=40&sslmode=require": 40,
+	} {
+		st, err := NewPostgres(PostgresConfig{ConnStr: connStr})
+		if err != nil {
+			t.Fatalf("%s: %v", connStr, err)
+		}
+		if got := st.(*postgresStore).poolConfig.MaxConns; got != want {
+			t.Errorf("%s: pool bound %d; want %d", connStr, got, want)
+		}
+	}
+}
+
 func TestNewPostgres_Describe(t *testing.T) {
 	t.Parallel()
 	for connStr, want := range map[string][]string{
