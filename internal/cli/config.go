@@ -144,10 +144,8 @@ func storeFlagGiven(fs *flag.FlagSet) bool {
 
 func (s *storeFlags) resolve() (storeSettings, error) {
 	backend, backendSrc := settings.Resolve("token-store", s.backend, settings.EnvTokenStore)
-	switch backend {
-	case "", "file", "command", "postgres", "none":
-	default:
-		return storeSettings{}, usagef("the token store backend %q from %s is not file, command, postgres or none", backend, backendSrc)
+	if err := tokenstore.CheckBackend(backend); err != nil {
+		return storeSettings{}, usagef("the token store backend from %s: %v", backendSrc, err)
 	}
 	path, _ := settings.Resolve("token-store-path", s.path, settings.EnvTokenStorePath)
 	out := storeSettings{cfg: tokenstore.Config{Backend: backend, Path: path}}

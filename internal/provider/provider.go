@@ -180,7 +180,7 @@ func (p *bipsyncProvider) Schema(_ context.Context, _ provider.SchemaRequest, re
 							"then `bipsync_access_token` accepts only the `client_credentials` grant, because a refresh exchange " +
 							"with nowhere to keep the new refresh token would kill the chain. Falls back to the " +
 							"`BIPSYNC_TOKEN_STORE` environment variable.",
-						Validators: []validator.String{stringvalidator.OneOf("file", "command", "postgres", "none")},
+						Validators: []validator.String{stringvalidator.OneOf(tokenstore.Backends...)},
 					},
 					"path": schema.StringAttribute{
 						Optional: true,

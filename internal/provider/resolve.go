@@ -186,13 +186,12 @@ func resolveStore(m *tokenStoreModel, diags *diag.Diagnostics, cfg *resolvedConf
 	backendSet := setting{storeAttr("backend"), m.Backend, settings.EnvTokenStore,
 		summaryUnknownStoreSetting, summaryInvalidStoreSetting}
 	backend, backendSrc := backendSet.get(diags)
-	switch backend {
-	case "":
-		backend = "file"
-	case "file", "command", "postgres", "none":
-	default:
-		backendSet.invalid(diags, backendSrc, fmt.Errorf("%q is not file, command, postgres or none", backend))
+	if err := tokenstore.CheckBackend(backend); err != nil {
+		backendSet.invalid(diags, backendSrc, err)
 		return
+	}
+	if backend == "" {
+		backend = "file"
 	}
 	cfg.storeBackend = backend
 

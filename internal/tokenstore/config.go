@@ -2,7 +2,20 @@ package tokenstore
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 )
+
+// Backends are the token store backends a Config may name, the default first.
+var Backends = []string{"file", "command", "postgres", "none"}
+
+// CheckBackend refuses a backend that is not one of Backends; empty is the default, "file".
+func CheckBackend(backend string) error {
+	if backend == "" || slices.Contains(Backends, backend) {
+		return nil
+	}
+	return fmt.Errorf("%q is not %s or %s", backend, strings.Join(Backends[:len(Backends)-1], ", "), Backends[len(Backends)-1])
+}
 
 // Config names a store the way the provider's token_store block and the BIPSYNC_TOKEN_STORE* variables do, so that the
 // provider and the binary's subcommands open the same store from the same settings.
@@ -43,6 +56,6 @@ func New(cfg Config) (Store, error) {
 		}
 		return NewFile(dir)
 	default:
-		return nil, fmt.Errorf("token store backend %q is not file, command, postgres or none", cfg.Backend)
+		return nil, fmt.Errorf("token store backend %w", CheckBackend(cfg.Backend))
 	}
 }
