@@ -186,7 +186,11 @@ func TestNewPostgres_PoolBound(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", connStr, err)
 		}
-		if got := st.(*postgresStore).poolConfig.MaxConns; got != want {
+		pg, ok := st.(*postgresStore)
+		if !ok {
+			t.Fatalf("%s: got a %T; want the postgres store", connStr, st)
+		}
+		if got := pg.poolConfig.MaxConns; got != want {
 			t.Errorf("%s: pool bound %d; want %d", connStr, got, want)
 		}
 	}
