@@ -44,6 +44,8 @@ type Traits struct {
 	AtomicSave bool
 	// Local stores keep records on this machine's disk: a runner that is thrown away loses them.
 	Local bool
+	// Claims stores implement Claimer: without a shared lock, runners claim a head before exchanging it (see Claimer).
+	Claims bool
 }
 
 // ErrCorrupt marks a record that exists but cannot be read with the seed given.
