@@ -82,7 +82,31 @@ func statusOrRotate(ctx context.Context, e *env, args []string, rotate bool) int
 	} else {
 		v.print(e.Stdout)
 	}
-	if v.State != stateOK {
+	return exitFor(v.State)
+}
+
+// Verdict is status's judgement of a chain's record at now: the state it reports ("ok", "expiring", "expired") and
+// the exit status it gives. Its rules live here once, for status and for anything that must agree with it.
+func Verdict(rec *tokenstore.Record, lifetime time.Duration, now time.Time) (state string, exit int) {
+	state, _ = judge(rec, lifetime, now)
+	return state, exitFor(state)
+}
+
+// judge returns the chain's state and whole days left.
+func judge(rec *tokenstore.Record, lifetime time.Duration, now time.Time) (state string, daysLeft int) {
+	left := rec.RefreshTokenIssuedAt.Add(lifetime).Sub(now)
+	switch {
+	case left <= 0:
+		return stateExpired, 0
+	case left < expiringWithin:
+		return stateExpiring, int(left / (24 * time.Hour))
+	default:
+		return stateOK, int(left / (24 * time.Hour))
+	}
+}
+
+func exitFor(state string) int {
+	if state != stateOK {
 		return ExitExpiring
 	}
 	return ExitOK
@@ -229,16 +253,7 @@ func view(rec *tokenstore.Record, st tokenstore.Store, key tokenstore.Key, lifet
 		t := rec.AccessTokenExpiresAt.UTC()
 		v.AccessTokenExpiresAt = &t
 	}
-	left := v.ChainExpiresAt.Sub(now)
-	v.DaysLeft = int(left / (24 * time.Hour))
-	switch {
-	case left <= 0:
-		v.State, v.DaysLeft = stateExpired, 0
-	case left < expiringWithin:
-		v.State = stateExpiring
-	default:
-		v.State = stateOK
-	}
+	v.State, v.DaysLeft = judge(rec, lifetime, now)
 	return v
 }
 

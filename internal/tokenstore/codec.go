@@ -60,6 +60,13 @@ type wireRecord struct {
 	Generation           int64       `json:"generation"`
 	Asks                 []wireAsk   `json:"asks,omitempty"`
 	Leases               []wireLease `json:"leases,omitempty"`
+	Dead                 *wireDeath  `json:"dead,omitempty"`
+}
+
+type wireDeath struct {
+	At     time.Time `json:"at"`
+	Cause  string    `json:"cause"`
+	Detail string    `json:"detail,omitempty"`
 }
 
 type wireLease struct {
@@ -135,6 +142,9 @@ func Seal(key Key, seed string, rec *Record) ([]byte, error) {
 	}
 	for _, l := range rec.Leases {
 		w.Leases = append(w.Leases, wireLease{ID: l.ID, Until: l.Until.UTC(), MinValidity: int64(l.MinValidity), At: l.At.UTC()})
+	}
+	if d := rec.Dead; d != nil {
+		w.Dead = &wireDeath{At: d.At.UTC(), Cause: d.Cause, Detail: d.Detail}
 	}
 	plain, err := json.Marshal(w)
 	if err != nil {
@@ -284,6 +294,9 @@ func Open(key Key, seed string, data []byte) (*Record, error) {
 	}
 	for _, l := range w.Leases {
 		rec.Leases = append(rec.Leases, Lease{ID: l.ID, Until: l.Until, MinValidity: time.Duration(l.MinValidity), At: l.At})
+	}
+	if d := w.Dead; d != nil {
+		rec.Dead = &Death{At: d.At, Cause: d.Cause, Detail: d.Detail}
 	}
 	return rec, nil
 }

@@ -39,6 +39,21 @@ type Record struct {
 	// time are two consumers (two configurations, or two provider aliases, which run as separate processes) that
 	// would narrow the chain or revoke each other's tokens.
 	Asks []ScopeAsk
+
+	// Dead is set when a run learned that Bipsync refused the chain's head for good (revoked or expired, after the
+	// checks for another runner's newer record): every later use fails at once, and status says so, instead of handing
+	// out its token or asking Bipsync again. A new seed starts a new chain, which clears it. nil: not known dead.
+	Dead *Death
+}
+
+// Death is what a run learned when Bipsync refused a chain for good.
+type Death struct {
+	// At is when it was learned, by the clock of the runner that learned it.
+	At time.Time
+	// Cause is Bipsync's reason in a few words ("revoked", "expired", ...); never a token.
+	Cause string
+	// Detail is Bipsync's error and hint as text, for people; never a token.
+	Detail string
 }
 
 // ScopeAsk is one scope set asked of a chain, and when it was last asked.
@@ -121,6 +136,10 @@ func (r *Record) Clone() *Record {
 	c.Scopes = slices.Clone(r.Scopes)
 	c.Leases = slices.Clone(r.Leases)
 	c.Asks = slices.Clone(r.Asks)
+	if r.Dead != nil {
+		d := *r.Dead
+		c.Dead = &d
+	}
 	for i := range c.Asks {
 		c.Asks[i].Scopes = slices.Clone(c.Asks[i].Scopes)
 	}
