@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"time"
 )
 
@@ -21,10 +22,10 @@ type Claimer interface {
 	// LoadClaim returns the claim the store holds for the chain key (nil, nil when there is none). An entry that does
 	// not open with seed is an error satisfying errors.Is(err, ErrCorrupt).
 	LoadClaim(ctx context.Context, key Key, seed string) (*Claim, error)
-	// PutClaim writes c in place of the claim whose ID is replaces ("": in place of no claim), in one conditional
-	// write. It fails with an error satisfying errors.Is(err, ErrConflict) when the store holds another claim, and
-	// succeeds when it holds c itself (a put that landed although it reported a failure).
-	PutClaim(ctx context.Context, key Key, seed string, c *Claim, replaces string) error
+	// PutClaim writes c in place of the claim replaces (nil: in place of no claim), in one conditional write. It fails
+	// with an error satisfying errors.Is(err, ErrConflict) when the store holds another claim, and succeeds when it
+	// holds c itself (a put that landed although it reported a failure).
+	PutClaim(ctx context.Context, key Key, seed string, c *Claim, replaces *Claim) error
 }
 
 // Claim says that one runner is about to exchange the head of one record revision of a chain.
@@ -46,4 +47,77 @@ type Claim struct {
 func ClaimKey(key Key) Key {
 	sum := sha256.Sum256([]byte("terraform-provider-bipsync claim v1\x00" + string(key)))
 	return Key(hex.EncodeToString(sum[:]))
+}
+
+// Revision is the claim's revision as a store compares it: the claimed head's generation and the claim's ID. A
+// command helper sees it in BIPSYNC_STORE_REPLACES and BIPSYNC_STORE_REVISION exactly as it sees a record's.
+func (c *Claim) Revision() Revision { return Revision{Generation: c.Head.Generation, ID: c.ID} }
+
+// SealClaim seals c for the chain key under seed, as the envelope a store keeps under ClaimKey(key). It holds no
+// token, but is sealed like a record so that a store or helper handles both alike and nobody can forge one.
+func SealClaim(key Key, seed string, c *Claim) ([]byte, error) {
+	switch {
+	case c == nil:
+		return nil, errors.New("seal claim: nil claim")
+	case !validID(c.ID) || !validID(c.Head.ID) || c.Head.Generation < 0:
+		return nil, errors.New("seal claim: the claim has no valid ID or head (a bug in the provider)")
+	case seed == "":
+		return nil, errors.New("seal claim: empty seed")
+	}
+	ck := ClaimKey(key)
+	w := &wireRecord{Version: wireVersion, Generation: c.Head.Generation,
+		Claim: &wireClaim{HeadID: c.Head.ID, Holder: c.Holder, At: c.At.UTC(), TTL: int64(c.TTL)}}
+	return sealWire(ck, seed, c.Revision(), w)
+}
+
+// OpenClaim opens an envelope made by SealClaim for the chain key and seed.
+func OpenClaim(key Key, seed string, data []byte) (*Claim, error) {
+	w, e, err := openWire(ClaimKey(key), seed, data)
+	if err != nil {
+		return nil, err
+	}
+	if w.Claim == nil || e.hdr == "" {
+		return nil, corrupt("a chain record, not a claim")
+	}
+	return &Claim{
+		ID:     e.rev.ID,
+		Head:   Revision{Generation: w.Generation, ID: w.Claim.HeadID},
+		Holder: w.Claim.Holder,
+		At:     w.Claim.At,
+		TTL:    time.Duration(w.Claim.TTL),
+	}, nil
+}
+
+// envelopeGetter is implemented by stores that keep sealed envelopes: it returns the one under key (nil, nil: none).
+type envelopeGetter interface {
+	getEnvelope(ctx context.Context, key Key) ([]byte, error)
+}
+
+// loadClaim is LoadClaim for a store of envelopes.
+func loadClaim(ctx context.Context, g envelopeGetter, key Key, seed string) (*Claim, error) {
+	if err := checkKeyCtx(ctx, key); err != nil {
+		return nil, err
+	}
+	data, err := g.getEnvelope(ctx, ClaimKey(key))
+	if data == nil || err != nil {
+		return nil, err
+	}
+	return OpenClaim(key, seed, data)
+}
+
+// putClaim is PutClaim for a store of envelopes with a conditional put: the claim's revision replaces the revision of
+// the claim it takes over, exactly as a record's save replaces a record's.
+func putClaim(ctx context.Context, p envelopePutter, key Key, seed string, c, replaces *Claim) error {
+	if err := checkKeyCtx(ctx, key); err != nil {
+		return err
+	}
+	data, err := SealClaim(key, seed, c)
+	if err != nil {
+		return err
+	}
+	var rep *Revision
+	if replaces != nil {
+		rep = replaces.Revision().Ptr()
+	}
+	return p.putEnvelope(ctx, ClaimKey(key), data, c.Revision(), rep)
 }

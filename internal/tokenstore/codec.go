@@ -61,6 +61,16 @@ type wireRecord struct {
 	Asks                 []wireAsk   `json:"asks,omitempty"`
 	Leases               []wireLease `json:"leases,omitempty"`
 	Dead                 *wireDeath  `json:"dead,omitempty"`
+	// Claim is set, and nothing else but Generation, in a claim's envelope (see Claimer): a claim and a chain record
+	// never open as each other.
+	Claim *wireClaim `json:"claim,omitempty"`
+}
+
+type wireClaim struct {
+	HeadID string    `json:"head_id"`
+	Holder string    `json:"holder"`
+	At     time.Time `json:"at"`
+	TTL    int64     `json:"ttl_ns"`
 }
 
 type wireDeath struct {
@@ -146,6 +156,11 @@ func Seal(key Key, seed string, rec *Record) ([]byte, error) {
 	if d := rec.Dead; d != nil {
 		w.Dead = &wireDeath{At: d.At.UTC(), Cause: d.Cause, Detail: d.Detail}
 	}
+	return sealWire(key, seed, rec.Revision(), &w)
+}
+
+// sealWire encrypts w under the chain key and seed, with rev as the envelope's clear header.
+func sealWire(key Key, seed string, rev Revision, w *wireRecord) ([]byte, error) {
 	plain, err := json.Marshal(w)
 	if err != nil {
 		return nil, fmt.Errorf("seal token store record: %w", err)
@@ -158,7 +173,7 @@ func Seal(key Key, seed string, rec *Record) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("seal token store record: %w", err)
 	}
-	hdr := header(rec.Revision())
+	hdr := header(rev)
 	ct := g.Seal(nil, nonce[:], plain, additionalData(key, hdr))
 	clear(plain)
 
@@ -245,38 +260,12 @@ func EnvelopeRevision(data []byte) (Revision, error) {
 // a damaged or foreign file, an edited header) gives an error that satisfies errors.Is(err, ErrCorrupt) and names the
 // reason, never the content.
 func Open(key Key, seed string, data []byte) (*Record, error) {
-	if err := key.validate(); err != nil {
-		return nil, err
-	}
-	e, err := parseEnvelope(data)
+	w, e, err := openWire(key, seed, data)
 	if err != nil {
 		return nil, err
 	}
-	g, err := aead(key, seed, e.salt)
-	if err != nil {
-		return nil, corrupt(err.Error())
-	}
-	if len(e.ctext) < g.Overhead() {
-		return nil, corrupt("ciphertext too short")
-	}
-	plain, err := g.Open(e.ctext[:0], e.nonce, e.ctext, additionalData(key, e.hdr))
-	if err != nil {
-		return nil, corrupt("authentication failed (another seed or chain, or damaged)")
-	}
-	defer clear(plain)
-	var w wireRecord
-	if err := json.Unmarshal(plain, &w); err != nil {
-		// The JSON error may quote the plaintext, so only its kind is reported.
-		return nil, corrupt("malformed record")
-	}
-	if w.Version != wireVersion {
-		return nil, corrupt(fmt.Sprintf("record version %d; this provider reads version %d", w.Version, wireVersion))
-	}
-	if w.Generation < 0 {
-		return nil, corrupt("negative generation")
-	}
-	if e.hdr != "" && w.Generation != e.rev.Generation {
-		return nil, corrupt("the header's generation differs from the record's")
+	if w.Claim != nil {
+		return nil, corrupt("a claim, not a chain record")
 	}
 	rec := &Record{
 		RefreshToken:         w.RefreshToken,
@@ -299,4 +288,51 @@ func Open(key Key, seed string, data []byte) (*Record, error) {
 		rec.Dead = &Death{At: d.At, Cause: d.Cause, Detail: d.Detail}
 	}
 	return rec, nil
+}
+
+// decodeWire parses the plaintext of envelope e and checks it against its header.
+func decodeWire(plain []byte, e *envelope) (*wireRecord, error) {
+	var w wireRecord
+	if err := json.Unmarshal(plain, &w); err != nil {
+		// The JSON error may quote the plaintext, so only its kind is reported.
+		return nil, corrupt("malformed record")
+	}
+	if w.Version != wireVersion {
+		return nil, corrupt(fmt.Sprintf("record version %d; this provider reads version %d", w.Version, wireVersion))
+	}
+	if w.Generation < 0 {
+		return nil, corrupt("negative generation")
+	}
+	if e.hdr != "" && w.Generation != e.rev.Generation {
+		return nil, corrupt("the header's generation differs from the record's")
+	}
+	return &w, nil
+}
+
+// openWire decrypts and decodes an envelope made by sealWire for key and seed.
+func openWire(key Key, seed string, data []byte) (*wireRecord, *envelope, error) {
+	if err := key.validate(); err != nil {
+		return nil, nil, err
+	}
+	e, err := parseEnvelope(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	g, err := aead(key, seed, e.salt)
+	if err != nil {
+		return nil, nil, corrupt(err.Error())
+	}
+	if len(e.ctext) < g.Overhead() {
+		return nil, nil, corrupt("ciphertext too short")
+	}
+	plain, err := g.Open(e.ctext[:0], e.nonce, e.ctext, additionalData(key, e.hdr))
+	if err != nil {
+		return nil, nil, corrupt("authentication failed (another seed or chain, or damaged)")
+	}
+	defer clear(plain)
+	w, err := decodeWire(plain, e)
+	if err != nil {
+		return nil, nil, err
+	}
+	return w, e, nil
 }

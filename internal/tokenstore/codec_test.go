@@ -312,3 +312,56 @@ func TestSeal_LargestAcceptedAnswerRoundTrips(t *testing.T) {
 		t.Fatalf("got Open error %v; want the record back whole (envelope of %d bytes)", err, len(env))
 	}
 }
+
+func TestClaim_SealOpenRoundTrip(t *testing.T) {
+	t.Parallel()
+	key := KeyFor("https://acme-api.bipsync.com/v1/oauth/token", "client", "seed")
+	c := &Claim{ID: NewRecordID(), Head: Revision{Generation: 7, ID: NewRecordID()}, Holder: "h1",
+		At: time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC), TTL: 3 * time.Minute}
+	env, err := SealClaim(key, "seed", c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rev, err := EnvelopeRevision(env); err != nil || !rev.Matches(c.Revision()) {
+		t.Fatalf("claim envelope revision %v, %v; want %v", rev, err, c.Revision())
+	}
+	got, err := OpenClaim(key, "seed", env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *got != *c {
+		t.Fatalf("got %+v; want %+v", got, c)
+	}
+	if _, err := Open(ClaimKey(key), "seed", env); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("a claim opened as a record: %v", err)
+	}
+	rec := &Record{RefreshToken: "rt", ID: NewRecordID()}
+	renv, err := Seal(ClaimKey(key), "seed", rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenClaim(key, "seed", renv); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("a record opened as a claim: %v", err)
+	}
+	if _, err := OpenClaim(key, "other seed", env); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("a claim opened with another seed: %v", err)
+	}
+}
+
+func TestRecord_DeadRoundTrips(t *testing.T) {
+	t.Parallel()
+	key := KeyFor("https://acme-api.bipsync.com/v1/oauth/token", "client", "seed")
+	rec := &Record{RefreshToken: "rt", ID: NewRecordID(), Generation: 3,
+		Dead: &Death{At: time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC), Cause: "revoked", Detail: "invalid_grant: Token has been revoked"}}
+	env, err := Seal(key, "seed", rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Open(key, "seed", env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Dead == nil || *got.Dead != *rec.Dead {
+		t.Fatalf("dead %+v; want %+v", got.Dead, rec.Dead)
+	}
+}

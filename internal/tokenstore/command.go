@@ -123,8 +123,25 @@ func NewCommand(cfg CommandConfig) (Store, error) {
 }
 
 func (s *commandStore) Traits() Traits {
-	return Traits{Persistent: true, AtomicSave: s.protocol == ProtocolConditional}
+	conditional := s.protocol == ProtocolConditional
+	return Traits{Persistent: true, AtomicSave: conditional, Claims: conditional}
 }
+
+// LoadClaim reads the chain's claim, an entry of its own (ClaimKey) that the helper keeps like any record.
+func (s *commandStore) LoadClaim(ctx context.Context, key Key, seed string) (*Claim, error) {
+	return loadClaim(ctx, s, key, seed)
+}
+
+// PutClaim writes a claim through the helper's conditional put (protocol 2 only: a get/put helper cannot refuse a
+// put, so two runners could both believe they hold the claim).
+func (s *commandStore) PutClaim(ctx context.Context, key Key, seed string, c, replaces *Claim) error {
+	if s.protocol != ProtocolConditional {
+		return fmt.Errorf("token store command %q: claims need protocol %d (a conditional put)", s.argv[0], ProtocolConditional)
+	}
+	return putClaim(ctx, s, key, seed, c, replaces)
+}
+
+func (s *commandStore) getEnvelope(ctx context.Context, key Key) ([]byte, error) { return s.get(ctx, key) }
 
 func (s *commandStore) Describe() string {
 	// Only the program: fixed arguments may carry a credential of the secret manager.
