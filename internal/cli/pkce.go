@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"html"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -135,16 +137,30 @@ func (p *pkceFlow) run(ctx context.Context, e *env) (*oauth2.Token, error) {
 	verifier := oauth2.GenerateVerifier()
 	authURL := p.cfg.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier))
 
-	// One redirect is taken: the first decides, whatever it brings, and later ones are turned away unread.
+	// Only a redirect that carries this run's state decides: any web page the browser shows can send a request to the
+	// loopback address, with a made-up error or code, and such a request must neither end the flow nor be believed. A
+	// request without the right state is answered 400 and the listener keeps waiting. The first redirect with the right
+	// state decides, whatever it brings; later ones are turned away unread.
+	out := &lockedWriter{w: e.Stderr} // the handler writes to it too
 	done := make(chan callback, 1)
 	var taken atomic.Bool
+	var strays atomic.Int64
 	mux := http.NewServeMux()
 	mux.HandleFunc(p.redirect.Path, func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(r.URL.Query().Get("state")), []byte(state)) != 1 {
+			// Told once: a page that keeps sending requests must not flood the terminal.
+			if strays.Add(1) == 1 {
+				fmt.Fprintln(out, "(Turned away a request to the redirect address whose state does not match this "+
+					"authorization: it did not come from the address printed above. Still waiting.)")
+			}
+			page(w, errors.New("state mismatch"))
+			return
+		}
 		if !taken.CompareAndSwap(false, true) {
 			page(w, errors.New("already handled"))
 			return
 		}
-		c := p.receive(ctx, r, state, verifier)
+		c := p.receive(ctx, r, verifier)
 		page(w, c.err)
 		done <- c
 	})
@@ -156,15 +172,14 @@ func (p *pkceFlow) run(ctx context.Context, e *env) (*oauth2.Token, error) {
 		_ = srv.Shutdown(sctx)
 	}()
 
-	w := e.Stderr
-	fmt.Fprintf(w, "To authorize client %s, open this address in a browser and sign in to Bipsync:\n\n    %s\n\n",
+	fmt.Fprintf(out, "To authorize client %s, open this address in a browser and sign in to Bipsync:\n\n    %s\n\n",
 		p.cfg.ClientID, authURL)
 	if p.openBrowser {
 		if err := e.opts.OpenBrowser(ctx, authURL); err != nil {
-			fmt.Fprintf(w, "(The browser could not be opened: %s. Open the address yourself.)\n", printable(err.Error()))
+			fmt.Fprintf(out, "(The browser could not be opened: %s. Open the address yourself.)\n", printable(err.Error()))
 		}
 	}
-	fmt.Fprintf(w, "Waiting for the browser to come back to %s (up to %s) ...\n", p.redirect.String(), p.wait)
+	fmt.Fprintf(out, "Waiting for the browser to come back to %s (up to %s) ...\n", p.redirect.String(), p.wait)
 
 	timer := time.NewTimer(p.wait)
 	defer timer.Stop()
@@ -172,15 +187,21 @@ func (p *pkceFlow) run(ctx context.Context, e *env) (*oauth2.Token, error) {
 	case c := <-done:
 		return c.tok, c.err
 	case <-timer.C:
-		return nil, fmt.Errorf("no browser came back to %s within %s. Run this command again; if the page showed an "+
-			"error about the redirect URI, register %s with the application", p.redirect, p.wait, p.redirect)
+		stray := ""
+		if n := strays.Load(); n > 0 {
+			stray = fmt.Sprintf(" (%d request(s) with another state were turned away: they did not come from this "+
+				"authorization)", n)
+		}
+		return nil, fmt.Errorf("no browser came back to %s with this authorization's state within %s%s. Run this "+
+			"command again; if the page showed an error about the redirect URI, register %s with the application",
+			p.redirect, p.wait, stray, p.redirect)
 	case <-ctx.Done():
 		return nil, fmt.Errorf("stopped before the browser came back: %w", context.Cause(ctx))
 	}
 }
 
-// receive checks the redirect (error, state, code) and exchanges the code with the verifier.
-func (p *pkceFlow) receive(ctx context.Context, r *http.Request, state, verifier string) callback {
+// receive reads a redirect whose state matched (an error, or a code) and exchanges the code with the verifier.
+func (p *pkceFlow) receive(ctx context.Context, r *http.Request, verifier string) callback {
 	q := r.URL.Query()
 	if code := q.Get("error"); code != "" {
 		a := answer{status: http.StatusFound, code: code, description: q.Get("error_description"), hint: q.Get("hint")}
@@ -193,11 +214,6 @@ func (p *pkceFlow) receive(ctx context.Context, r *http.Request, state, verifier
 		}
 		return callback{err: fmt.Errorf("%s, so nothing was issued. Run this command again to start over. %s (in the "+
 			"redirect)", why, a.facts())}
-	}
-	if subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(state)) != 1 {
-		return callback{err: errors.New("the redirect's state does not match the one this command sent, so the redirect " +
-			"did not come from this authorization (another tab, or a forged link). Its code was not used. Run this command " +
-			"again, and use the address it prints")}
 	}
 	code := q.Get("code")
 	if code == "" {
@@ -225,4 +241,16 @@ func page(w http.ResponseWriter, err error) {
 		return
 	}
 	fmt.Fprint(w, "<!DOCTYPE html><title>Authorized</title><p>Authorized. You can close this tab and return to the terminal.</p>\n")
+}
+
+// lockedWriter serializes writes from the flow and from the redirect handler's goroutine.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
 }

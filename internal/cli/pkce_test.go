@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -116,28 +117,84 @@ func TestAuthorize_pkce_approved(t *testing.T) {
 	}
 }
 
+// TestAuthorize_pkce_wrongState: any web page the browser shows can send requests to the loopback redirect address.
+// Requests without this run's state (a made-up denial with no state or another state, a code with another state) are
+// answered 400 and neither end the flow nor are believed: the real redirect that follows still completes it.
 func TestAuthorize_pkce_wrongState(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, bipsynctest.Options{})
 	b := newBrowser(t)
+	strays := make(chan []int, 1)
 	b.tamperRedirect = func(u *url.URL) {
-		q := u.Query()
-		q.Set("state", "forged-"+q.Get("state"))
-		u.RawQuery = q.Encode()
+		state := u.Query().Get("state")
+		var codes []int
+		for _, q := range []url.Values{
+			{"error": {"access_denied"}},
+			{"error": {"access_denied"}, "state": {"forged-" + state}},
+			{"code": {"forged-code"}, "state": {state + "x"}},
+			{"code": {"forged-code"}},
+		} {
+			stray := *u
+			stray.RawQuery = q.Encode()
+			resp, err := http.Get(stray.String())
+			if err != nil {
+				t.Errorf("stray request: %v", err)
+				continue
+			}
+			resp.Body.Close()
+			codes = append(codes, resp.StatusCode)
+		}
+		strays <- codes
 	}
 	out := filepath.Join(f.dir, "seed.txt")
 	r := f.authorize(context.Background(), Options{OpenBrowser: b.open}, append(f.pkceArgs(pubClient), "-out", out)...)
-	if r.code != ExitFailure || !strings.Contains(r.stderr, "state does not match") {
-		t.Fatalf("exit %d; want 1 and a state mismatch; stderr:\n%s", r.code, r.stderr)
+	if r.code != ExitOK || !strings.Contains(r.stderr, "state does not match") {
+		t.Fatalf("exit %d; want 0 after the stray requests were turned away, and a note of them; stderr:\n%s", r.code, r.stderr)
 	}
-	if page := <-b.page; !strings.HasPrefix(page, "400 ") {
-		t.Errorf("browser page: got %q; want a 400", page)
+	if codes := <-strays; fmt.Sprint(codes) != "[400 400 400 400]" {
+		t.Errorf("stray requests answered %v; want 400 each", codes)
 	}
-	if st := f.srv.Stats(); st.AuthorizationCodes != 1 || st.AuthorizationCodeTokens != 0 {
-		t.Errorf("stats: got %+v; want the code issued and never exchanged", st)
+	if page := <-b.page; !strings.HasPrefix(page, "200 ") {
+		t.Errorf("browser page: got %q; want the success page", page)
 	}
-	if _, err := os.Stat(out); !os.IsNotExist(err) {
-		t.Errorf("%s: got %v; want no file", out, err)
+	if st := f.srv.Stats(); st.AuthorizationCodes != 1 || st.AuthorizationCodeTokens != 1 {
+		t.Errorf("stats: got %+v; want the one real code exchanged, and no forged one", st)
+	}
+	seed, _ := os.ReadFile(out)
+	if !f.srv.RefreshTokenLive(strings.TrimSpace(string(seed))) {
+		t.Error("the file does not hold a live refresh token")
+	}
+	f.noSecrets("stderr", r.stderr)
+}
+
+// TestAuthorize_pkce_onlyStrays: when only requests with another state come, the command waits its -wait out and says
+// so, instead of reporting a denial it was never given.
+func TestAuthorize_pkce_onlyStrays(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, bipsynctest.Options{})
+	args := append(f.pkceArgs(pubClient), "-wait", "500ms", "-out", filepath.Join(f.dir, "s"))
+	redirect := args[slices.Index(args, "-redirect-uri")+1]
+	status := make(chan int, 1)
+	open := func(context.Context, string) error {
+		go func() {
+			resp, err := http.Get(redirect + "?error=access_denied&state=guess")
+			if err != nil {
+				t.Errorf("stray request: %v", err)
+				status <- 0
+				return
+			}
+			resp.Body.Close()
+			status <- resp.StatusCode
+		}()
+		return nil
+	}
+	r := f.authorize(context.Background(), Options{OpenBrowser: open}, args...)
+	if r.code != ExitFailure || !strings.Contains(r.stderr, "no browser came back") || strings.Contains(r.stderr, "denied") ||
+		!strings.Contains(r.stderr, "1 request(s) with another state were turned away") {
+		t.Fatalf("exit %d; want 1, a timeout naming the turned-away request and no denial; stderr:\n%s", r.code, r.stderr)
+	}
+	if got := <-status; got != http.StatusBadRequest {
+		t.Errorf("stray request answered %d; want 400", got)
 	}
 }
 
