@@ -36,13 +36,15 @@ import (
 
 // Exit statuses.
 const (
-	// ExitOK: the command did what was asked; for status, the chain is readable and more than 7 days from its end.
+	// ExitOK: the command did what was asked; for status, the chain is readable and more than 7 days from its end, or
+	// not exchanged yet.
 	ExitOK = 0
 	// ExitFailure: the command failed; its message says why and what to do.
 	ExitFailure = 1
 	// ExitUsage: a flag or a setting is missing or wrong; nothing was sent anywhere.
 	ExitUsage = 2
-	// ExitExpiring: status and rotate read the chain, and it ends within 7 days (or has ended).
+	// ExitExpiring: status and rotate read the chain, and it ends within 7 days, has ended, or is dead (Bipsync refused
+	// it for good).
 	ExitExpiring = 3
 )
 

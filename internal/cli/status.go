@@ -26,9 +26,10 @@ The chain is named by its seed, the refresh token the provider is given: set BIP
 standard input (` + Program + ` status < seed.txt). It is never a flag. The endpoint, the client and the store
 are the provider's settings: the same BIPSYNC_* variables, or the flags below.
 
-Exit status: 0 the chain is readable and more than 7 days from its end; 3 it ends within 7 days, or has ended (run
-rotate, or any plan that uses it); 1 it cannot be read or the store holds no chain for the seed; 2 a setting is
-missing or wrong.`
+Exit status: 0 the chain is readable and more than 7 days from its end, or not exchanged yet (a first run kept the
+seed and consumed nothing); 3 it ends within 7 days (run rotate, or any plan that uses it), has ended, or is dead
+(Bipsync refused it for good: authorize anew); 1 it cannot be read or the store holds no chain for the seed; 2 a
+setting is missing or wrong.`
 
 const rotateDoc = `Exchanges a refresh chain held in the token store now, then shows it as status does. It goes through the
 provider's token source: the chain's locks, the reload under the lock, the save before anything else. A plan or
@@ -85,15 +86,25 @@ func statusOrRotate(ctx context.Context, e *env, args []string, rotate bool) int
 	return exitFor(v.State)
 }
 
-// Verdict is status's judgement of a chain's record at now: the state it reports ("ok", "expiring", "expired") and
-// the exit status it gives. Its rules live here once, for status and for anything that must agree with it.
+// Verdict is status's judgement of a chain's record at now: the state it reports ("ok", "expiring", "expired",
+// "not_exchanged", "dead") and the exit status it gives. Its rules live here once, for status and for anything that
+// must agree with it.
 func Verdict(rec *tokenstore.Record, lifetime time.Duration, now time.Time) (state string, exit int) {
 	state, _ = judge(rec, lifetime, now)
 	return state, exitFor(state)
 }
 
-// judge returns the chain's state and whole days left.
+// judge returns the chain's state and whole days left (0 when the chain has no known end).
 func judge(rec *tokenstore.Record, lifetime time.Duration, now time.Time) (state string, daysLeft int) {
+	switch {
+	case rec.Dead != nil:
+		// What a run learned from Bipsync outranks any date: the chain cannot be used again, whatever its month says.
+		return stateDead, 0
+	case neverExchanged(rec):
+		// The head is the seed and its issue time is unknown: a first run kept the record and its exchange consumed
+		// nothing (a wrong client secret, say). The chain's month is unknown, not over; the next use exchanges it.
+		return stateNotExchanged, 0
+	}
 	left := rec.RefreshTokenIssuedAt.Add(lifetime).Sub(now)
 	switch {
 	case left <= 0:
@@ -105,18 +116,26 @@ func judge(rec *tokenstore.Record, lifetime time.Duration, now time.Time) (state
 	}
 }
 
+// neverExchanged tells a record saved before the chain's first exchange, whose seed's issue time nobody knows.
+func neverExchanged(rec *tokenstore.Record) bool {
+	return rec.Generation == 0 && rec.RefreshTokenIssuedAt.IsZero()
+}
+
 func exitFor(state string) int {
-	if state != stateOK {
-		return ExitExpiring
+	switch state {
+	case stateOK, stateNotExchanged:
+		return ExitOK
 	}
-	return ExitOK
+	return ExitExpiring
 }
 
 // States of a chain.
 const (
-	stateOK       = "ok"
-	stateExpiring = "expiring"
-	stateExpired  = "expired"
+	stateOK           = "ok"
+	stateExpiring     = "expiring"
+	stateExpired      = "expired"
+	stateNotExchanged = "not_exchanged"
+	stateDead         = "dead"
 )
 
 // chainView is what status shows and -json prints. It holds no secret.
@@ -124,15 +143,23 @@ type chainView struct {
 	Store                string     `json:"store"`
 	StoreKey             string     `json:"store_key"`
 	Generation           int64      `json:"generation"`
-	RotatedAt            *time.Time `json:"rotated_at"` // null: never exchanged since the seed was issued
-	RefreshTokenIssuedAt time.Time  `json:"refresh_token_issued_at"`
+	RotatedAt            *time.Time `json:"rotated_at"`              // null: never exchanged since the seed was issued
+	RefreshTokenIssuedAt *time.Time `json:"refresh_token_issued_at"` // null: not known (never exchanged)
 	AccessTokenExpiresAt *time.Time `json:"access_token_expires_at"` // null: the record holds no access token
-	ChainExpiresAt       time.Time  `json:"chain_expires_at"`
+	ChainExpiresAt       *time.Time `json:"chain_expires_at"`        // null: not known (never exchanged)
 	DaysLeft             int        `json:"days_left"`
 	Scopes               []string   `json:"scopes"` // null: the original consent, not known to the provider
 	State                string     `json:"state"`
+	Dead                 *deathView `json:"dead"`              // null: not known dead
 	Rotated              *bool      `json:"rotated,omitempty"` // rotate only: whether this run made the exchange
 	now                  time.Time
+}
+
+// deathView is what a run learned when Bipsync refused the chain for good.
+type deathView struct {
+	At     time.Time `json:"at"`
+	Cause  string    `json:"cause"`
+	Detail string    `json:"detail"`
 }
 
 func chainStatus(ctx context.Context, e *env, f *statusFlags, rotate bool) (*chainView, error) {
@@ -237,13 +264,18 @@ func readSeed(e *env) (string, error) {
 
 func view(rec *tokenstore.Record, st tokenstore.Store, key tokenstore.Key, lifetime time.Duration, now time.Time) *chainView {
 	v := &chainView{
-		Store:                st.Describe(),
-		StoreKey:             string(key),
-		Generation:           rec.Generation,
-		RefreshTokenIssuedAt: rec.RefreshTokenIssuedAt.UTC(),
-		ChainExpiresAt:       rec.RefreshTokenIssuedAt.Add(lifetime).UTC(),
-		Scopes:               rec.Scopes,
-		now:                  now,
+		Store:      st.Describe(),
+		StoreKey:   string(key),
+		Generation: rec.Generation,
+		Scopes:     rec.Scopes,
+		now:        now,
+	}
+	if !neverExchanged(rec) {
+		issued, ends := rec.RefreshTokenIssuedAt.UTC(), rec.RefreshTokenIssuedAt.Add(lifetime).UTC()
+		v.RefreshTokenIssuedAt, v.ChainExpiresAt = &issued, &ends
+	}
+	if d := rec.Dead; d != nil {
+		v.Dead = &deathView{At: d.At.UTC(), Cause: d.Cause, Detail: d.Detail}
 	}
 	if !rec.RotatedAt.IsZero() {
 		t := rec.RotatedAt.UTC()
@@ -262,10 +294,13 @@ func (v *chainView) print(w io.Writer) {
 	fmt.Fprintf(w, "Chain in the %s\n", v.Store)
 	fmt.Fprintf(w, "  store key:         %s\n", v.StoreKey)
 	fmt.Fprintf(w, "  generation:        %d\n", v.Generation)
-	if v.RotatedAt != nil {
+	switch {
+	case v.RotatedAt != nil:
 		fmt.Fprintf(w, "  last rotation:     %s (%s ago)\n", stamp(*v.RotatedAt), ago(v.now.Sub(*v.RotatedAt)))
-	} else {
-		fmt.Fprintf(w, "  last rotation:     never; the seed was issued %s\n", stamp(v.RefreshTokenIssuedAt))
+	case v.RefreshTokenIssuedAt != nil:
+		fmt.Fprintf(w, "  last rotation:     never; the seed was issued %s\n", stamp(*v.RefreshTokenIssuedAt))
+	default:
+		fmt.Fprintln(w, "  last rotation:     never; the seed has not been exchanged yet")
 	}
 	switch {
 	case v.AccessTokenExpiresAt == nil:
@@ -275,7 +310,11 @@ func (v *chainView) print(w io.Writer) {
 	default:
 		fmt.Fprintf(w, "  access token:      expired %s; the next use exchanges the chain\n", stamp(*v.AccessTokenExpiresAt))
 	}
-	fmt.Fprintf(w, "  chain ends:        %s (%d days left)\n", stamp(v.ChainExpiresAt), v.DaysLeft)
+	if v.ChainExpiresAt != nil {
+		fmt.Fprintf(w, "  chain ends:        %s (%d days left)\n", stamp(*v.ChainExpiresAt), v.DaysLeft)
+	} else {
+		fmt.Fprintln(w, "  chain ends:        not known until the seed is first exchanged (a month after its issue)")
+	}
 	if v.Scopes == nil {
 		fmt.Fprintln(w, "  scopes asked:      the original consent")
 	} else if len(v.Scopes) == 0 {
@@ -284,6 +323,17 @@ func (v *chainView) print(w io.Writer) {
 		fmt.Fprintf(w, "  scopes asked:      %s\n", strings.Join(v.Scopes, " "))
 	}
 	switch v.State {
+	case stateDead:
+		fmt.Fprintf(w, "The chain is dead: Bipsync refused it for good (%s), as a run learned at %s.\n",
+			printable(v.Dead.Cause), stamp(v.Dead.At))
+		if v.Dead.Detail != "" {
+			fmt.Fprintf(w, "  Bipsync said:      %s\n", printable(v.Dead.Detail))
+		}
+		fmt.Fprintf(w, "It cannot be used again. It needs a new authorization: run %s authorize, and give the\n"+
+			"provider the new refresh token as its seed.\n", Program)
+	case stateNotExchanged:
+		fmt.Fprintln(w, "The chain has not been exchanged yet: a first run kept the seed but consumed nothing (for example, the")
+		fmt.Fprintln(w, "client secret was refused). The next plan or apply that uses it exchanges it; rotate does so now.")
 	case stateExpired:
 		fmt.Fprintf(w, "The chain has ended: authorize anew (%s authorize) and give the provider the new seed.\n", Program)
 	case stateExpiring:

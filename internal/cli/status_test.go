@@ -344,3 +344,113 @@ func TestRotate_racingAProviderRun(t *testing.T) {
 		}
 	}
 }
+
+// saveRecord saves rec as the chain of seed in the store the flags name, in place of whatever it holds.
+func (f *fixture) saveRecord(storeFlagArgs []string, seed string, rec *tokenstore.Record) {
+	f.t.Helper()
+	src := f.source(storeFlagArgs)
+	key := src.Key(seed)
+	var replaces *tokenstore.Revision
+	if old, err := src.Record(context.Background(), seed); err != nil {
+		f.t.Fatal(err)
+	} else if old != nil {
+		r := old.Revision()
+		replaces = &r
+	}
+	rec.ID = tokenstore.NewRecordID()
+	if err := src.Store().Save(context.Background(), key, seed, rec, replaces); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// TestStatus_neverExchanged: a first run whose exchange consumed nothing (a wrong client secret) leaves a record at
+// generation 0 whose head is the seed and whose issue time nobody knows. That chain has not ended: status says it was
+// not exchanged yet and exits 0.
+func TestStatus_neverExchanged(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, bipsynctest.Options{})
+	flags := storeKinds[0].flags(f)
+	seed := f.srv.IssueRefreshToken(confClient, []string{"read"})
+	f.saveRecord(flags, seed, &tokenstore.Record{RefreshToken: seed})
+
+	r := f.chainCommand(context.Background(), "status", seed, Options{}, flags)
+	if r.code != ExitOK || !strings.Contains(r.stdout, "not been exchanged yet") || strings.Contains(r.stdout, "authorize anew") ||
+		strings.Contains(r.stdout, "0001-") {
+		t.Fatalf("exit %d; want 0 saying the chain was not exchanged yet, no end and no reauthorization; stdout:\n%s\nstderr:\n%s",
+			r.code, r.stdout, r.stderr)
+	}
+	r = f.chainCommand(context.Background(), "status", seed, Options{}, flags, "-json")
+	var v map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &v); err != nil || r.code != ExitOK {
+		t.Fatalf("-json: exit %d, %v:\n%s", r.code, err, r.stdout)
+	}
+	if v["state"] != "not_exchanged" || v["chain_expires_at"] != nil || v["refresh_token_issued_at"] != nil || v["generation"] != 0.0 {
+		t.Errorf("-json: got %v; want state not_exchanged with no chain end and no issue time", v)
+	}
+	if f.srv.Stats().RefreshExchanges != 0 {
+		t.Error("status exchanged the chain")
+	}
+	f.noSecrets("status output", r.stdout, r.stderr)
+}
+
+// TestStatus_dead: a chain that a run recorded as refused for good is dead whatever its month says: status says when
+// and why, that it needs a new authorization with the authorize command, and exits 3; -json carries the same.
+func TestStatus_dead(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, bipsynctest.Options{})
+	flags := storeKinds[0].flags(f)
+	seed := f.chain(flags)
+	rec, err := f.source(flags).Record(context.Background(), seed)
+	if err != nil || rec == nil {
+		t.Fatalf("record: %v, %v", rec, err)
+	}
+	at := time.Date(2026, 12, 6, 10, 30, 0, 0, time.UTC)
+	rec.Dead = &tokenstore.Death{At: at, Cause: "revoked", Detail: "invalid_grant: Token has been revoked"}
+	f.saveRecord(flags, seed, rec)
+
+	r := f.chainCommand(context.Background(), "status", seed, Options{}, flags)
+	for _, want := range []string{"The chain is dead", "revoked", "2026-12-06 10:30:00 UTC", "Token has been revoked",
+		"new authorization", Program + " authorize"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("status does not say %q:\n%s", want, r.stdout)
+		}
+	}
+	if r.code != ExitExpiring {
+		t.Errorf("exit %d; want %d", r.code, ExitExpiring)
+	}
+	r = f.chainCommand(context.Background(), "status", seed, Options{}, flags, "-json")
+	var v chainView
+	if err := json.Unmarshal([]byte(r.stdout), &v); err != nil || r.code != ExitExpiring {
+		t.Fatalf("-json: exit %d, %v:\n%s", r.code, err, r.stdout)
+	}
+	if v.State != stateDead || v.Dead == nil || !v.Dead.At.Equal(at) || v.Dead.Cause != "revoked" ||
+		v.Dead.Detail != "invalid_grant: Token has been revoked" {
+		t.Errorf("-json: got state %q, dead %+v; want dead at %s, revoked", v.State, v.Dead, at)
+	}
+	f.noSecrets("status output", r.stdout, r.stderr)
+}
+
+func TestVerdict(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	month := 30 * 24 * time.Hour
+	for _, tc := range []struct {
+		name  string
+		rec   tokenstore.Record
+		state string
+		exit  int
+	}{
+		{"fresh", tokenstore.Record{Generation: 3, RefreshTokenIssuedAt: now.Add(-time.Hour)}, stateOK, ExitOK},
+		{"seed saved, never exchanged", tokenstore.Record{Generation: 0}, stateNotExchanged, ExitOK},
+		{"seed issued long ago, never exchanged", tokenstore.Record{Generation: 0, RefreshTokenIssuedAt: now.Add(-2 * month)}, stateExpired, ExitExpiring},
+		{"near its end", tokenstore.Record{Generation: 1, RefreshTokenIssuedAt: now.Add(-month + 24*time.Hour)}, stateExpiring, ExitExpiring},
+		{"ended", tokenstore.Record{Generation: 1, RefreshTokenIssuedAt: now.Add(-month)}, stateExpired, ExitExpiring},
+		{"dead though fresh", tokenstore.Record{Generation: 2, RefreshTokenIssuedAt: now.Add(-time.Hour),
+			Dead: &tokenstore.Death{At: now, Cause: "revoked"}}, stateDead, ExitExpiring},
+		{"dead before its first exchange", tokenstore.Record{Dead: &tokenstore.Death{At: now, Cause: "revoked"}}, stateDead, ExitExpiring},
+	} {
+		if state, exit := Verdict(&tc.rec, month, now); state != tc.state || exit != tc.exit {
+			t.Errorf("%s: got (%s, %d); want (%s, %d)", tc.name, state, exit, tc.state, tc.exit)
+		}
+	}
+}
