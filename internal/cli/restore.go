@@ -16,9 +16,11 @@ BIPSYNC_TOKEN_STORE* variables, or the flags below):
 
     terraform-provider-bipsync restore FILE
 
-The record is saved only in place of the one the failed save replaced. When the store holds a newer record (another
-runner has rotated the chain since), the rescue is stale and nothing is changed. No seed is needed: the record stays
-sealed, and nothing is printed of it.`
+The record is saved only in place of the one the failed save replaced. When the store holds a record of equal or
+higher generation (another runner has rotated the chain since), that record is the chain, the rescue is stale, nothing
+is changed and the command exits 1; the rescue file can then be removed. When it holds anything else, nothing is
+changed either (exit 1), and the rescue file is to be kept. No seed is needed: the record stays sealed, and nothing is
+printed of it.`
 
 func runRestore(ctx context.Context, e *env, args []string) int {
 	var store storeFlags
@@ -52,14 +54,44 @@ func runRestore(ctx context.Context, e *env, args []string) int {
 	err = tokenstore.Restore(ctx, st, r)
 	switch {
 	case errors.Is(err, tokenstore.ErrConflict):
-		fmt.Fprintf(e.Stderr, "%s restore: the %s holds a newer record of this chain than the one the rescued record "+
-			"replaces: another run saved the chain since. Nothing was changed; the rescue file is stale and can be removed.\n",
-			Program, st.Describe())
-		return ExitOK
+		fmt.Fprintf(e.Stderr, "%s restore: %s\n", Program, conflictAdvice(st, r, err))
+		return ExitFailure
 	case err != nil:
 		return fail(e, "restore", err)
 	}
 	fmt.Fprintf(e.Stderr, "%s restore: the record is back in the %s. Run Terraform again; the rescue file can be removed.\n",
 		Program, st.Describe())
 	return ExitOK
+}
+
+// conflictAdvice explains a restore refused because the store no longer holds the record the rescued one replaces.
+// Only a record of equal or higher generation is newer than the rescued one: then the store holds the chain and the
+// rescue file is no longer needed. Anything else (an older record, a fork's sibling, no record, or one whose generation
+// the store does not tell) may be behind the rescued record, which can then be the chain's only live head: the file is
+// kept.
+func conflictAdvice(st tokenstore.Store, r *tokenstore.Rescue, err error) string {
+	var ce *tokenstore.ConflictError
+	rescued, rerr := tokenstore.EnvelopeRevision([]byte(r.Envelope))
+	if errors.As(err, &ce) && ce.Current != nil && ce.Current.ID != "" && rerr == nil && rescued.ID != "" &&
+		ce.Current.Generation >= rescued.Generation {
+		return fmt.Sprintf("nothing was restored. The %s holds generation %d of this chain, which is not older than the "+
+			"rescued record (generation %d): another run saved the chain since, and the store's record is the chain.\n"+
+			"The rescue file is no longer needed and can be removed.", st.Describe(), ce.Current.Generation, rescued.Generation)
+	}
+	// Current nil is no record, or a conditional helper that does not say what it holds.
+	holds := "no record, or one whose generation it does not tell,"
+	if errors.As(err, &ce) && ce.Current != nil {
+		holds = "a record whose generation it does not tell (a legacy record)"
+		if ce.Current.ID != "" {
+			holds = fmt.Sprintf("generation %d", ce.Current.Generation)
+		}
+	}
+	gen := "unknown"
+	if rerr == nil && rescued.ID != "" {
+		gen = fmt.Sprint(rescued.Generation)
+	}
+	return fmt.Sprintf("nothing was restored. The %s holds %s for this chain, not the record the rescued one "+
+		"(generation %s) replaces, so nothing was overwritten.\nKeep the rescue file: it may hold the chain's live head. Run %s status "+
+		"with the chain's seed to see what the store holds; if runs fail with Bipsync Reauthorization Required, see the "+
+		"reauthorization runbook (Bipsync Token Store Save Failed).", st.Describe(), holds, gen, Program)
 }

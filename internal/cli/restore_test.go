@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -71,8 +72,12 @@ func TestRestore_putsTheRescuedRecordBack(t *testing.T) {
 				t.Fatal(err)
 			}
 			r = f.run(context.Background(), "", Options{}, append(append([]string{"restore"}, flags...), se.Rescue)...)
-			if r.code != ExitOK || !strings.Contains(r.stderr, "the rescue file is stale") {
-				t.Fatalf("stale restore: exit %d, stderr:\n%s", r.code, r.stderr)
+			// Nothing was restored: a non-zero exit, and the advice to remove the file only because the store holds a
+			// record of higher generation, which it names.
+			if r.code != ExitFailure || !strings.Contains(r.stderr, "nothing was restored") ||
+				!strings.Contains(r.stderr, "holds generation 3") || !strings.Contains(r.stderr, "(generation 2)") ||
+				!strings.Contains(r.stderr, "can be removed") {
+				t.Fatalf("stale restore: exit %d; want 1, naming generations 3 and 2 and that the file can go; stderr:\n%s", r.code, r.stderr)
 			}
 			if rec, err := f.source(flags).Record(context.Background(), seed); err != nil || rec.Generation != 3 {
 				t.Fatalf("after the stale restore: got (%v, %v); want generation 3 kept", rec, err)
@@ -91,6 +96,45 @@ func TestRestore_badInput(t *testing.T) {
 	for _, args := range [][]string{{"restore"}, {"restore", junk}, {"restore", filepath.Join(f.dir, "missing")}} {
 		if r := f.run(context.Background(), "", Options{}, args...); r.code == ExitOK {
 			t.Errorf("%v: got exit 0; want a failure", args)
+		}
+	}
+}
+
+// TestRestore_conflictAdvice: a refused restore advises removing the rescue file only when the store holds a record of
+// equal or higher generation than the rescued one; otherwise the file may hold the chain's live head and is kept.
+func TestRestore_conflictAdvice(t *testing.T) {
+	t.Parallel()
+	key := tokenstore.KeyFor("https://t-api.bipsync.com/v1/oauth/token", "id", "seed")
+	rec := &tokenstore.Record{RefreshToken: "head", Generation: 5, ID: tokenstore.NewRecordID()}
+	env, err := tokenstore.Seal(key, "seed", rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &tokenstore.Rescue{Key: key, Replaces: "4." + tokenstore.NewRecordID(), Envelope: string(env)}
+	st := tokenstore.NewNone()
+	rev := func(gen int64) *tokenstore.Revision {
+		return &tokenstore.Revision{Generation: gen, ID: tokenstore.NewRecordID()}
+	}
+	for _, tc := range []struct {
+		name    string
+		current *tokenstore.Revision
+		remove  bool
+		say     string
+	}{
+		{"higher generation", rev(6), true, "holds generation 6"},
+		{"equal generation (a fork's sibling that was saved)", rev(5), true, "holds generation 5"},
+		{"lower generation", rev(4), false, "holds generation 4"},
+		{"no record, or not told", nil, false, "does not tell"},
+		{"legacy record", &tokenstore.Revision{}, false, "legacy"},
+	} {
+		msg := conflictAdvice(st, r, fmt.Errorf("restore: %w", &tokenstore.ConflictError{Current: tc.current}))
+		removes := strings.Contains(msg, "can be removed")
+		if removes != tc.remove || !strings.Contains(msg, tc.say) || !strings.Contains(msg, "nothing was restored") ||
+			!strings.Contains(msg, "generation 5") {
+			t.Errorf("%s: got %q; want removal advised %t, saying %q and the rescued generation 5", tc.name, msg, tc.remove, tc.say)
+		}
+		if !tc.remove && !strings.Contains(msg, "Keep the rescue file") {
+			t.Errorf("%s: got %q; want it to say to keep the file", tc.name, msg)
 		}
 	}
 }
