@@ -188,6 +188,11 @@ func usagef(format string, args ...any) error { return &usageError{msg: fmt.Spri
 
 // fail prints err as the command's failure and returns its exit status.
 func fail(e *env, cmd string, err error) int {
+	var f *failure
+	if errors.As(err, &f) {
+		fmt.Fprint(e.Stderr, f.lines(Program+" "+cmd+" failed."))
+		return ExitFailure
+	}
 	fmt.Fprintf(e.Stderr, "%s %s: %s\n", Program, cmd, err)
 	var ue *usageError
 	if errors.As(err, &ue) {

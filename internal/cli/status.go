@@ -190,6 +190,8 @@ func chainStatus(ctx context.Context, e *env, f *statusFlags, rotate bool) (*cha
 	key := src.Key(seed)
 
 	var rotated *bool
+	var unrotated *tokensource.Result
+	start := e.opts.Now()
 	if rotate {
 		// Force exchanges now, unless another run exchanged the chain after this request started (while it waited
 		// for the chain's lock): that exchange is the rotation asked for, and one exchange serves both.
@@ -208,8 +210,7 @@ func chainStatus(ctx context.Context, e *env, f *statusFlags, rotate bool) (*cha
 			fmt.Fprintf(e.Stderr, "Rotated: the chain is at generation %d; the previous refresh and access tokens are revoked.\n",
 				res.Generation)
 		} else {
-			fmt.Fprintln(e.Stderr, "Another run exchanged the chain while this one waited for it; that exchange counts, and no "+
-				"second one was made.")
+			unrotated = res // told once the record is read: the message gives its last exchange
 		}
 		for _, w := range res.Warnings {
 			if w.Kind == tokensource.WarnPromiseBroken {
@@ -232,6 +233,9 @@ func chainStatus(ctx context.Context, e *env, f *statusFlags, rotate bool) (*cha
 		return nil, fmt.Errorf("the %s holds no chain for this seed. The provider saves a chain the first time it exchanges "+
 			"the seed (or authorize -store saves it); check that this is the seed and the store the provider uses, with "+
 			"the same endpoint and client ID", st.Describe())
+	}
+	if unrotated != nil {
+		fmt.Fprint(e.Stderr, notRotated(unrotated, rec.RotatedAt, start))
 	}
 	v := view(rec, st, key, lifetime, e.opts.Now())
 	v.Rotated = rotated
@@ -355,28 +359,57 @@ func ago(d time.Duration) string {
 	}
 }
 
-// rotateError explains a failed rotation and what to do.
+// notRotated says why rotate made no exchange, as far as the token source tells: it adopted another runner's record,
+// or the record showed an exchange after this rotation started. It names another run only when the source says one
+// was seen; otherwise it gives the record's time, which a skewed clock on another machine can also explain.
+func notRotated(res *tokensource.Result, rotatedAt, start time.Time) string {
+	if res.Adopted {
+		return fmt.Sprintf("Not rotated by this run: another run exchanged the chain while this one worked on it (now at "+
+			"generation %d).\nThat exchange counts as the rotation asked for; no second one was made.\n", res.Generation)
+	}
+	return fmt.Sprintf("Not rotated by this run: the token store's record shows an exchange at %s (generation %d), "+
+		"after this\nrotation started at %s, so that exchange counts as the rotation asked for and no second one was "+
+		"made.\nIf no other run could have exchanged the chain then, check the clocks of the machines that share the "+
+		"store.\n", rotatedAt.UTC().Format(time.RFC3339), res.Generation, start.UTC().Format(time.RFC3339))
+}
+
+// rotateError explains a failed rotation: what happened, what to do, and the facts, each told on lines of its own.
 func rotateError(err error, st tokenstore.Store, clientID string) error {
 	var se *tokensource.SaveError
 	var ie *tokensource.IncompleteAnswerError
 	var stErr *tokensource.StoreError
+	f := &failure{err: err, facts: err.Error()}
 	switch {
 	case bipsync.NeedsReauthorization(err):
-		return fmt.Errorf("the chain cannot be used again, Bipsync refused it: %w. Authorize anew (%s authorize, for "+
-			"client %s) and give the provider the new refresh token as its seed", err, Program, clientID)
+		f.happened = "Bipsync refused the chain for good (revoked, or past its month): it cannot be used again."
+		f.todo = fmt.Sprintf("Authorize anew (%s authorize, for client %s) and give the provider the new refresh "+
+			"token as its seed.", Program, clientID)
 	case bipsync.IsInvalidClient(err):
-		return fmt.Errorf("the client ID or secret was refused; the chain is untouched: %w. Check -client-id and the "+
-			"client secret", err)
+		f.happened = "Bipsync refused the client ID or secret. Nothing was exchanged: the chain is untouched."
+		f.todo = "Check -client-id (or BIPSYNC_CLIENT_ID) and the client secret (BIPSYNC_CLIENT_SECRET or " +
+			"-client-secret-file), then run rotate again."
 	case bipsync.IsOutcomeUnknown(err):
-		return fmt.Errorf("the exchange was sent and no usable answer came back, so it may or may not have happened: %w. "+
-			"Run status: if the generation did not change, run rotate again once", err)
+		f.happened = "The exchange was sent and no usable answer came back, so it may or may not have happened."
+		f.todo = fmt.Sprintf("Run %s status: if the generation did not change, run rotate again, once.", Program)
 	case errors.As(err, &se):
-		return fmt.Errorf("%w. The chain's new head could not be kept: see the reauthorization runbook (Bipsync Token "+
-			"Store Save Failed)", err)
+		f.happened = fmt.Sprintf("Bipsync rotated the chain, but the %s did not take the new head.", se.Store)
+		if se.Rescue != "" {
+			f.todo = fmt.Sprintf("Keep the rescue file %s: it holds the new head, sealed. Once the store works "+
+				"again, run %s restore %s.", se.Rescue, Program, se.Rescue)
+		} else {
+			f.todo = "No rescue file could be written either: see the reauthorization runbook (Bipsync Token Store " +
+				"Save Failed)."
+		}
 	case errors.As(err, &ie):
-		return fmt.Errorf("%w. Run rotate again: it exchanges the kept head", err)
+		f.happened = fmt.Sprintf("Bipsync rotated the chain but its answer had no usable access token; the new "+
+			"refresh token was kept in the %s.", ie.Kept)
+		f.todo = "Run rotate again: it exchanges the kept head."
 	case errors.As(err, &stErr):
-		return fmt.Errorf("%w. Nothing was exchanged", err)
+		f.happened = fmt.Sprintf("The %s could not be used, before any exchange: nothing was exchanged.", stErr.Store)
+		f.todo = "Make the store reachable (its settings, permissions, network), then run rotate again."
+	default:
+		f.happened = fmt.Sprintf("The rotation failed (%s).", st.Describe())
+		f.todo = fmt.Sprintf("Run %s status to see the chain as the store holds it.", Program)
 	}
-	return fmt.Errorf("the rotation failed: %w (%s)", err, st.Describe())
+	return f
 }

@@ -273,12 +273,60 @@ func TestRotate_revokedChain(t *testing.T) {
 	seed := f.chain(flags)
 	f.srv.RevokeChain(seed)
 	r := f.chainCommand(context.Background(), "rotate", seed, Options{}, flags)
-	if r.code != ExitFailure || !strings.Contains(r.stderr, "Token has been revoked") ||
-		!strings.Contains(r.stderr, Program+" authorize") {
+	if r.code != ExitFailure || !strings.Contains(flat(r.stderr), "Token has been revoked") ||
+		!strings.Contains(flat(r.stderr), Program+" authorize") {
 		t.Fatalf("exit %d; want 1 naming the revocation and the authorize command; stderr:\n%s", r.code, r.stderr)
 	}
 	f.noSecrets("rotate output", r.stdout, r.stderr)
 }
+
+// TestRotate_failureLines: a failed rotation says what happened, what to do and the facts, each part on lines of its
+// own that fit 80 columns, and keeps every fact of the error.
+func TestRotate_failureLines(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, bipsynctest.Options{})
+	flags := storeKinds[0].flags(f)
+	revoked := f.chain(flags)
+	f.srv.RevokeChain(revoked)
+	wrongSecret := filepath.Join(f.dir, "wrong-secret")
+	if err := os.WriteFile(wrongSecret, []byte("not-the-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		seed  string
+		extra []string
+		says  []string
+	}{
+		{"revoked", revoked, nil, []string{"refused the chain for good", Program + " authorize, for client " + confClient,
+			"HTTP 400", "invalid_grant", "Token has been revoked"}},
+		{"invalid client", f.chain(flags), []string{"-client-secret-file", wrongSecret}, []string{
+			"refused the client ID or secret", "the chain is untouched", "HTTP 401", "invalid_client"}},
+	} {
+		r := f.chainCommand(context.Background(), "rotate", tc.seed, Options{}, flags, tc.extra...)
+		if r.code != ExitFailure {
+			t.Errorf("%s: exit %d; want 1; stderr:\n%s", tc.name, r.code, r.stderr)
+		}
+		lines := strings.Split(strings.TrimRight(r.stderr, "\n"), "\n")
+		if len(lines) < 4 || lines[0] != Program+" rotate failed." {
+			t.Errorf("%s: got %d lines starting %q; want a heading and its parts:\n%s", tc.name, len(lines), lines[0], r.stderr)
+		}
+		for _, l := range lines {
+			if len(l) > 80 && strings.Contains(strings.TrimSpace(l), " ") {
+				t.Errorf("%s: a line of %d columns:\n%s", tc.name, len(l), l)
+			}
+		}
+		for _, want := range append([]string{"What happened:", "What to do:", "Facts:"}, tc.says...) {
+			if !strings.Contains(flat(r.stderr), want) {
+				t.Errorf("%s: does not say %q:\n%s", tc.name, want, r.stderr)
+			}
+		}
+		f.noSecrets(tc.name, r.stdout, r.stderr)
+	}
+}
+
+// flat joins text's words with single spaces, so that a test can match words that a wrapped message puts on two lines.
+func flat(text string) string { return strings.Join(strings.Fields(text), " ") }
 
 // startChain saves a chain the way authorize -store does, with a first access token that expires in expiresIn
 // (whatever the fake itself would say), and returns its seed.
