@@ -20,9 +20,10 @@ const authorizeDoc = `Gets a refresh token for the Bipsync OAuth application: th
 bipsync_access_token (refresh_token) and bipsync_refresh_grant (refresh_token_wo) take.
 
 By default it runs the device authorization grant: it prints a code and an address, a person opens the address on any
-device, signs in to Bipsync and approves, and the command receives the token (the code lives 60 seconds). With -pkce
-it runs the authorization code grant with PKCE instead: it listens on the loopback redirect URI registered with the
-application, prints the authorize address to open in a browser, and exchanges the code the browser brings back.
+device, signs in to Bipsync and approves, and the command receives the token (the code lives as long as Bipsync says:
+60 seconds by default). With -pkce it runs the authorization code grant with PKCE instead: it listens on the loopback
+redirect URI registered with the application, prints the authorize address to open in a browser, and exchanges the
+code the browser brings back.
 
 The token is never shown. It goes to the file -out names (created with mode 0600), or to standard output when that
 is a pipe, for example into "gh secret set NAME". With -store, the new chain and its first access token are also

@@ -46,9 +46,12 @@ func deviceFlow(ctx context.Context, e *env, c client, scopes []string) (*oauth2
 	if da.VerificationURIComplete != "" {
 		fmt.Fprintf(w, "Or open this address, which carries the code:\n\n    %s\n\n", printable(da.VerificationURIComplete))
 	}
-	expiresIn := "Bipsync gives 60 seconds"
-	if !da.Expiry.IsZero() {
-		expiresIn = fmt.Sprintf("it expires in %d seconds", int(time.Until(da.Expiry).Round(time.Second).Seconds()))
+	// The code's life is what Bipsync's expires_in said (x/oauth2 turns it into Expiry on receipt), never a figure
+	// assumed here: Bipsync's default is 60 seconds, but a tenant may set another.
+	life := codeLife(da)
+	expiresIn := "Bipsync named no expiry"
+	if life > 0 {
+		expiresIn = fmt.Sprintf("the code expires in %s", seconds(life))
 	}
 	fmt.Fprintf(w, "Waiting for the approval (%s) ...\n", expiresIn)
 
@@ -59,7 +62,31 @@ func deviceFlow(ctx context.Context, e *env, c client, scopes []string) (*oauth2
 	if err == nil {
 		return tok, nil
 	}
-	return nil, devicePollError(ctx, err, da)
+	return nil, devicePollError(ctx, err, da, life)
+}
+
+// codeLife is how long the device code lives, from the answer's expires_in (0: the answer named none).
+func codeLife(da *oauth2.DeviceAuthResponse) time.Duration {
+	if da.Expiry.IsZero() {
+		return 0
+	}
+	return max(0, time.Until(da.Expiry).Round(time.Second))
+}
+
+// seconds writes a whole number of seconds, as expires_in gives them.
+func seconds(d time.Duration) string {
+	if n := int(d / time.Second); n != 1 {
+		return fmt.Sprintf("%d seconds", n)
+	}
+	return "1 second"
+}
+
+// expiredText says that the code expired, with the life Bipsync gave it when it named one.
+func expiredText(life time.Duration) string {
+	if life > 0 {
+		return fmt.Sprintf("the code expired before it was approved (Bipsync gave it %s)", seconds(life))
+	}
+	return "the code expired before it was approved"
 }
 
 // deviceAuthError explains a refused device authorization request.
@@ -88,22 +115,20 @@ func deviceAuthError(err error, c client) error {
 }
 
 // devicePollError explains why polling ended without a token.
-func devicePollError(ctx context.Context, err error, da *oauth2.DeviceAuthResponse) error {
+func devicePollError(ctx context.Context, err error, da *oauth2.DeviceAuthResponse, life time.Duration) error {
 	if a, ok := answerOf(err); ok {
 		switch a.code {
 		case "access_denied":
 			return fmt.Errorf("the request was denied on Bipsync's page, so nothing was issued. Run this command again "+
 				"to start over. %s", a.facts())
 		case "expired_token":
-			return fmt.Errorf("the code expired before it was approved (Bipsync gives 60 seconds). Run this command "+
-				"again and approve the new code sooner. %s", a.facts())
+			return fmt.Errorf("%s. Run this command again and approve the new code sooner. %s", expiredText(life), a.facts())
 		}
 		return fmt.Errorf("polling for the approval failed: %s. Nothing usable was issued; run this command again", a.facts())
 	}
 	// DeviceAccessToken ends with the context's error at the code's expiry, when no poll saw expired_token.
 	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil && !da.Expiry.IsZero() && !time.Now().Before(da.Expiry) {
-		return errors.New("the code expired before it was approved (Bipsync gives 60 seconds). Run this command again " +
-			"and approve the new code sooner")
+		return fmt.Errorf("%s. Run this command again and approve the new code sooner", expiredText(life))
 	}
 	if ctx.Err() != nil {
 		return fmt.Errorf("stopped before the approval came: %w", context.Cause(ctx))

@@ -118,7 +118,8 @@ func TestAuthorize_device_expired(t *testing.T) {
 	t.Parallel()
 	t.Run("expired_token", func(t *testing.T) {
 		t.Parallel()
-		f := newFixture(t, bipsynctest.Options{})
+		// A tenant whose codes live 90 seconds, not the default 60: the messages give the figure Bipsync sent.
+		f := newFixture(t, bipsynctest.Options{DeviceCodeTTL: 90 * time.Second})
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		f.person(ctx, func(string) {
@@ -126,8 +127,10 @@ func TestAuthorize_device_expired(t *testing.T) {
 				Body: `{"error":"expired_token","error_description":"The ` + "`device_code`" + ` has expired and the device authorization session has concluded.","hint":"device_code"}`})
 		})
 		r := f.authorize(ctx, Options{}, f.endpoint(pubClient)...)
-		if r.code != ExitFailure || !strings.Contains(r.stderr, "expired") || !strings.Contains(r.stderr, "Run this command again") {
-			t.Fatalf("exit %d; want 1 and an expiry that says to run it again; stderr:\n%s", r.code, r.stderr)
+		if r.code != ExitFailure || !strings.Contains(r.stderr, "expired") || !strings.Contains(r.stderr, "Run this command again") ||
+			!strings.Contains(r.stderr, "the code expires in 90 seconds") || !strings.Contains(r.stderr, "gave it 90 seconds") ||
+			strings.Contains(r.stderr, "60 seconds") {
+			t.Fatalf("exit %d; want 1 and an expiry that gives the code's 90 seconds and says to run it again; stderr:\n%s", r.code, r.stderr)
 		}
 		f.noSecrets("stderr", r.stdout, r.stderr)
 	})
@@ -137,8 +140,8 @@ func TestAuthorize_device_expired(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		r := f.authorize(ctx, Options{}, f.endpoint(pubClient)...)
-		if r.code != ExitFailure || !strings.Contains(r.stderr, "expired before it was approved") ||
-			!strings.Contains(r.stderr, "Run this command again") {
+		if r.code != ExitFailure || !strings.Contains(r.stderr, "expired before it was approved (Bipsync gave it 1 second)") ||
+			!strings.Contains(r.stderr, "Run this command again") || strings.Contains(r.stderr, "60 seconds") {
 			t.Fatalf("exit %d; want 1 and an expiry that says to run it again; stderr:\n%s", r.code, r.stderr)
 		}
 	})
