@@ -63,7 +63,8 @@ const (
 	descExpiresAt   = "When the access token expires (RFC 3339, UTC)."
 	descExpiresIn   = "Seconds from now until the access token expires."
 	descRTExpiresAt = "When the refresh chain dies unless exchanged again: the last exchange plus the provider's " +
-		"`refresh_token_lifetime` (RFC 3339). Null for `client_credentials`."
+		"`refresh_token_lifetime` (RFC 3339). Null for `client_credentials`. A token handed out without an exchange from a " +
+		"chain that ends within 7 days warns (Bipsync Refresh Chain Expiring Soon)."
 )
 
 func grantTypeValidators() []validator.String {
@@ -103,6 +104,7 @@ func fetchAccessToken(ctx context.Context, data *providerData, m *accessTokenMod
 		"expires_at": res.ExpiresAt.UTC().Format(time.RFC3339),
 	})
 	addWarnings(diags, res.Warnings)
+	warnChainExpiring(diags, res, data.now())
 	if req.Grant == tokensource.GrantRefreshToken && data.store.Traits().Local {
 		if runner, ok := detectThrowAwayRunner(os.Getenv); ok {
 			diags.AddWarning(summaryFileStoreOnCI, fileStoreOnCIDetail(runner, data.store.Describe()))
