@@ -55,9 +55,11 @@ const (
 	descMinValidity = "How long the access token must stay valid at least, as a Go duration. A stored token with at least this " +
 		"much life left is handed out again without an exchange; otherwise the chain is exchanged. The hand-out is recorded " +
 		"as a promise until the consumer is closed, and an exchange that breaks a promise still running warns. Defaults to " +
-		"`15m`. Must be shorter than the token lifetime (Bipsync issues 1-hour tokens): a token issued with less life than " +
-		"this is handed out once with a warning, and later uses fail before exchanging (each exchange would revoke the token " +
-		"the one before handed out)."
+		"`15m`. Must be shorter than the token lifetime (Bipsync issues 1-hour tokens). When Bipsync issues tokens that " +
+		"live no longer than this, the first use fails, in a plan as in an apply, with an error that names the lifetime: " +
+		"every later use would have to exchange again and revoke the token handed out before, so a plan that passed would " +
+		"have an apply that fails. The exchange that found it is kept in the token store; lower `min_validity` and run " +
+		"again. A token handed out only a little short of this (a slow answer) is handed out with a warning."
 	descAccessToken = "The access token, for an `Authorization: Bearer` header. Sensitive."
 	descTokenType   = "Token type as Bipsync returned it (`Bearer`)."
 	descExpiresAt   = "When the access token expires (RFC 3339, UTC)."
@@ -103,6 +105,13 @@ func fetchAccessToken(ctx context.Context, data *providerData, m *accessTokenMod
 		"generation": res.Generation,
 		"expires_at": res.ExpiresAt.UTC().Format(time.RFC3339),
 	})
+	if req.Grant == tokensource.GrantRefreshToken && failShortLifetime(diags, res, req.MinValidity, data.now()) {
+		// Nothing is handed out, so the promise the hand-out recorded ends now.
+		if err := data.source.Release(ctx, res.Key); err != nil {
+			tflog.Debug(ctx, "bipsync lease not released; it expires by itself", map[string]any{"cause": err.Error()})
+		}
+		return ""
+	}
 	addWarnings(diags, res.Warnings)
 	warnChainExpiring(diags, res, data.now())
 	if req.Grant == tokensource.GrantRefreshToken && data.store.Traits().Local {

@@ -376,9 +376,10 @@ func warningText(w tokensource.Warning) (summary, detail string) {
 			tokensource.DescribeScopes(w.Requested))
 	case tokensource.WarnShortLifetime:
 		return summaryShorterThanValidity, fmt.Sprintf("Bipsync issued an access token valid until %s, which is less than "+
-			"min_validity (%s) from now. Lower min_validity below the token lifetime (Bipsync issues 1-hour tokens): until "+
-			"then, later runs fail with %q before exchanging, because every use would exchange the chain again and revoke the "+
-			"token handed out before.", w.ExpiresAt.UTC().Format(time.RFC3339), w.MinValidity, summaryMinValidity)
+			"min_validity (%s) from now: the answer came late, or the clocks disagree. It is handed out. Should Bipsync's "+
+			"tokens live no longer than min_validity, later runs fail with %q before exchanging (every use would exchange the "+
+			"chain again and revoke the token handed out before): then lower min_validity below their lifetime (Bipsync "+
+			"issues 1-hour tokens).", w.ExpiresAt.UTC().Format(time.RFC3339), w.MinValidity, summaryMinValidity)
 	case tokensource.WarnNotCached:
 		return summaryTokenNotCached, fmt.Sprintf("The client-credentials token could not be saved in the %s, so the next run "+
 			"asks for a new one. Nothing is lost. Cause: %v", w.Store, w.Err)
