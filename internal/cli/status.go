@@ -207,15 +207,15 @@ func chainStatus(ctx context.Context, e *env, f *statusFlags, rotate bool) (*cha
 		_ = src.Release(ctx, res.Key)
 		rotated = &res.Exchanged
 		if res.Exchanged {
-			fmt.Fprintf(e.Stderr, "Rotated: the chain is at generation %d; the previous refresh and access tokens are revoked.\n",
-				res.Generation)
+			fmt.Fprintf(e.Stderr, "Rotated: the chain is at generation %d.\nThe previous refresh and access tokens are "+
+				"revoked.\n", res.Generation)
 		} else {
 			unrotated = res // told once the record is read: the message gives its last exchange
 		}
 		for _, w := range res.Warnings {
 			if w.Kind == tokensource.WarnPromiseBroken {
-				fmt.Fprintf(e.Stderr, "Warning: the rotation revoked the access token handed out at %s and promised to stay valid "+
-					"until %s: a run that still uses it now gets 401 from Bipsync.\n",
+				fmt.Fprintf(e.Stderr, "Warning: the rotation revoked the access token handed out at %s\nand promised to "+
+					"stay valid until %s:\na run that still uses it now gets 401 from Bipsync.\n",
 					w.PromisedAt.UTC().Format(time.RFC3339), w.PromisedUntil.UTC().Format(time.RFC3339))
 			}
 		}
@@ -328,12 +328,12 @@ func (v *chainView) print(w io.Writer) {
 	}
 	switch v.State {
 	case stateDead:
-		fmt.Fprintf(w, "The chain is dead: Bipsync refused it for good (%s), as a run learned at %s.\n",
-			printable(v.Dead.Cause), stamp(v.Dead.At))
+		fmt.Fprintf(w, "The chain is dead: Bipsync refused it for good (%s).\n", printable(v.Dead.Cause))
+		fmt.Fprintf(w, "  learned:           %s (%s ago), by a run that used it\n", stamp(v.Dead.At), ago(v.now.Sub(v.Dead.At)))
 		if v.Dead.Detail != "" {
 			fmt.Fprintf(w, "  Bipsync said:      %s\n", printable(v.Dead.Detail))
 		}
-		fmt.Fprintf(w, "It cannot be used again. It needs a new authorization: run %s authorize, and give the\n"+
+		fmt.Fprintf(w, "It cannot be used again. It needs a new authorization: run\n  %s authorize\nand give the "+
 			"provider the new refresh token as its seed.\n", Program)
 	case stateNotExchanged:
 		fmt.Fprintln(w, "The chain has not been exchanged yet: a first run kept the seed but consumed nothing (for example, the")
