@@ -502,3 +502,40 @@ func TestVerdict(t *testing.T) {
 		}
 	}
 }
+
+// TestRotate_saysAnotherRunOnlyWhenOneWasSeen: a record whose last exchange is stamped after the rotation started (a
+// runner whose clock is ahead wrote it) keeps the token source from exchanging again, but no other run exchanged the
+// chain meanwhile: rotate must not say one did. Either it rotates, or it gives the record's time and the clock hint.
+func TestRotate_saysAnotherRunOnlyWhenOneWasSeen(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, bipsynctest.Options{})
+	flags := storeKinds[0].flags(f)
+	seed := f.chain(flags)
+	rec, err := f.source(flags).Record(context.Background(), seed)
+	if err != nil || rec == nil {
+		t.Fatalf("record: %v, %v", rec, err)
+	}
+	rec.RotatedAt = time.Now().Add(time.Hour) // the clock of the runner that exchanged it is an hour ahead
+	f.saveRecord(flags, seed, rec)
+	exchanges := f.srv.Stats().RefreshExchanges
+
+	r := f.chainCommand(context.Background(), "rotate", seed, Options{}, flags, "-json")
+	if r.code != ExitOK {
+		t.Fatalf("exit %d; stderr:\n%s", r.code, r.stderr)
+	}
+	var v chainView
+	if err := json.Unmarshal([]byte(r.stdout), &v); err != nil || v.Rotated == nil {
+		t.Fatalf("-json: %v, %+v", err, v)
+	}
+	said := strings.ToLower(flat(r.stderr))
+	switch {
+	case *v.Rotated:
+		if f.srv.Stats().RefreshExchanges != exchanges+1 || !strings.Contains(said, "rotated:") {
+			t.Errorf("rotated: %d exchanges (want %d), stderr:\n%s", f.srv.Stats().RefreshExchanges, exchanges+1, r.stderr)
+		}
+	case strings.Contains(said, "another run exchanged"):
+		t.Errorf("no other run exchanged the chain, and rotate says one did:\n%s", r.stderr)
+	case !strings.Contains(said, "not rotated by this run") || !strings.Contains(said, "clocks"):
+		t.Errorf("rotate made no exchange and does not say why (the record's time, the clocks):\n%s", r.stderr)
+	}
+}
