@@ -172,7 +172,7 @@ func TestAuthorize_pkce_wrongState(t *testing.T) {
 func TestAuthorize_pkce_onlyStrays(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, bipsynctest.Options{})
-	args := append(f.pkceArgs(pubClient), "-wait", "500ms", "-out", filepath.Join(f.dir, "s"))
+	args := append(f.pkceArgs(pubClient), "-wait", "2s", "-out", filepath.Join(f.dir, "s"))
 	redirect := args[slices.Index(args, "-redirect-uri")+1]
 	status := make(chan int, 1)
 	open := func(context.Context, string) error {
