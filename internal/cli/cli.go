@@ -190,7 +190,7 @@ func usagef(format string, args ...any) error { return &usageError{msg: fmt.Spri
 func fail(e *env, cmd string, err error) int {
 	var f *failure
 	if errors.As(err, &f) {
-		fmt.Fprint(e.Stderr, f.lines(Program+" "+cmd+" failed."))
+		fmt.Fprint(e.Stderr, f.lines(Program+" "+cmd))
 		return ExitFailure
 	}
 	fmt.Fprintf(e.Stderr, "%s %s: %s\n", Program, cmd, err)

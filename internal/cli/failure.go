@@ -11,6 +11,8 @@ const lineWidth = 80
 // error it comes from). fail prints each part on lines of its own, wrapped at 80 columns; Error gives them on one line
 // for logs and for callers that wrap it.
 type failure struct {
+	// heading follows "PROGRAM CMD: " on the first line; default "failed." after "PROGRAM CMD".
+	heading  string
 	happened string
 	todo     string
 	facts    string
@@ -18,15 +20,19 @@ type failure struct {
 }
 
 func (f *failure) Error() string {
-	return f.happened + " " + f.todo + " (" + f.facts + ")"
+	return strings.TrimSpace(f.heading+" "+f.happened) + " " + f.todo + " (" + f.facts + ")"
 }
 
 func (f *failure) Unwrap() error { return f.err }
 
-// lines lays the failure out under the heading "PROGRAM CMD failed.", one labelled part after another.
-func (f *failure) lines(heading string) string {
+// lines lays the failure out under its heading for the command cmd ("PROGRAM CMD"), one labelled part after another.
+func (f *failure) lines(cmd string) string {
 	var b strings.Builder
-	b.WriteString(heading + "\n")
+	if f.heading != "" {
+		b.WriteString(cmd + ": " + f.heading + "\n")
+	} else {
+		b.WriteString(cmd + " failed.\n")
+	}
 	for _, part := range []struct{ label, text string }{
 		{"What happened:", f.happened},
 		{"What to do:", f.todo},

@@ -54,8 +54,7 @@ func runRestore(ctx context.Context, e *env, args []string) int {
 	err = tokenstore.Restore(ctx, st, r)
 	switch {
 	case errors.Is(err, tokenstore.ErrConflict):
-		fmt.Fprintf(e.Stderr, "%s restore: %s\n", Program, conflictAdvice(st, r, err))
-		return ExitFailure
+		return fail(e, "restore", conflictAdvice(st, r, err))
 	case err != nil:
 		return fail(e, "restore", err)
 	}
@@ -69,14 +68,17 @@ func runRestore(ctx context.Context, e *env, args []string) int {
 // rescue file is no longer needed. Anything else (an older record, a fork's sibling, no record, or one whose generation
 // the store does not tell) may be behind the rescued record, which can then be the chain's only live head: the file is
 // kept.
-func conflictAdvice(st tokenstore.Store, r *tokenstore.Rescue, err error) string {
+func conflictAdvice(st tokenstore.Store, r *tokenstore.Rescue, err error) *failure {
+	f := &failure{heading: "nothing was restored.", err: err, facts: err.Error()}
 	var ce *tokenstore.ConflictError
 	rescued, rerr := tokenstore.EnvelopeRevision([]byte(r.Envelope))
 	if errors.As(err, &ce) && ce.Current != nil && ce.Current.ID != "" && rerr == nil && rescued.ID != "" &&
 		ce.Current.Generation >= rescued.Generation {
-		return fmt.Sprintf("nothing was restored. The %s holds generation %d of this chain, which is not older than the "+
-			"rescued record (generation %d): another run saved the chain since, and the store's record is the chain.\n"+
-			"The rescue file is no longer needed and can be removed.", st.Describe(), ce.Current.Generation, rescued.Generation)
+		f.happened = fmt.Sprintf("The %s holds generation %d of this chain, which is not older than the rescued record "+
+			"(generation %d): another run saved the chain since, and the store's record is the chain.",
+			st.Describe(), ce.Current.Generation, rescued.Generation)
+		f.todo = "Nothing. The rescue file is no longer needed and can be removed."
+		return f
 	}
 	// Current nil is no record, or a conditional helper that does not say what it holds.
 	holds := "no record, or one whose generation it does not tell,"
@@ -90,8 +92,10 @@ func conflictAdvice(st tokenstore.Store, r *tokenstore.Rescue, err error) string
 	if rerr == nil && rescued.ID != "" {
 		gen = fmt.Sprint(rescued.Generation)
 	}
-	return fmt.Sprintf("nothing was restored. The %s holds %s for this chain, not the record the rescued one "+
-		"(generation %s) replaces, so nothing was overwritten.\nKeep the rescue file: it may hold the chain's live head. Run %s status "+
-		"with the chain's seed to see what the store holds; if runs fail with Bipsync Reauthorization Required, see the "+
-		"reauthorization runbook (Bipsync Token Store Save Failed).", st.Describe(), holds, gen, Program)
+	f.happened = fmt.Sprintf("The %s holds %s for this chain, not the record the rescued one (generation %s) "+
+		"replaces, so nothing was overwritten.", st.Describe(), holds, gen)
+	f.todo = fmt.Sprintf("Keep the rescue file: it may hold the chain's live head. Run %s status with the chain's "+
+		"seed to see what the store holds; if runs fail with Bipsync Reauthorization Required, see the reauthorization "+
+		"runbook (Bipsync Token Store Save Failed).", Program)
+	return f
 }

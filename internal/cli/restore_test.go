@@ -74,9 +74,10 @@ func TestRestore_putsTheRescuedRecordBack(t *testing.T) {
 			r = f.run(context.Background(), "", Options{}, append(append([]string{"restore"}, flags...), se.Rescue)...)
 			// Nothing was restored: a non-zero exit, and the advice to remove the file only because the store holds a
 			// record of higher generation, which it names.
-			if r.code != ExitFailure || !strings.Contains(r.stderr, "nothing was restored") ||
-				!strings.Contains(r.stderr, "holds generation 3") || !strings.Contains(r.stderr, "(generation 2)") ||
-				!strings.Contains(r.stderr, "can be removed") {
+			said := flat(r.stderr)
+			if r.code != ExitFailure || !strings.Contains(said, "nothing was restored") ||
+				!strings.Contains(said, "holds generation 3") || !strings.Contains(said, "(generation 2)") ||
+				!strings.Contains(said, "can be removed") {
 				t.Fatalf("stale restore: exit %d; want 1, naming generations 3 and 2 and that the file can go; stderr:\n%s", r.code, r.stderr)
 			}
 			if rec, err := f.source(flags).Record(context.Background(), seed); err != nil || rec.Generation != 3 {
@@ -127,7 +128,7 @@ func TestRestore_conflictAdvice(t *testing.T) {
 		{"no record, or not told", nil, false, "does not tell"},
 		{"legacy record", &tokenstore.Revision{}, false, "legacy"},
 	} {
-		msg := conflictAdvice(st, r, fmt.Errorf("restore: %w", &tokenstore.ConflictError{Current: tc.current}))
+		msg := flat(conflictAdvice(st, r, fmt.Errorf("restore: %w", &tokenstore.ConflictError{Current: tc.current})).lines(Program + " restore"))
 		removes := strings.Contains(msg, "can be removed")
 		if removes != tc.remove || !strings.Contains(msg, tc.say) || !strings.Contains(msg, "nothing was restored") ||
 			!strings.Contains(msg, "generation 5") {
