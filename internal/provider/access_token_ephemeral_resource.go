@@ -108,6 +108,9 @@ func (e *accessTokenEphemeralResource) Open(ctx context.Context, req ephemeral.O
 	}
 }
 
+// Renew warns that the token handed out at Open expires while the run goes on. Terraform before 1.17 drops the
+// diagnostics of Renew, so nothing a run must see is said only here: the chain's end is warned about at Open
+// (warnChainExpiring).
 func (e *accessTokenEphemeralResource) Renew(ctx context.Context, req ephemeral.RenewRequest, resp *ephemeral.RenewResponse) {
 	b, diags := req.Private.GetKey(ctx, privateRenewKey)
 	resp.Diagnostics.Append(diags...)
