@@ -154,6 +154,10 @@ func (s *commandStore) Lock(ctx context.Context, key Key) (func() error, error) 
 	if err := checkKeyCtx(ctx, key); err != nil {
 		return nil, err
 	}
+	// Before anything is exchanged under this lock: a protocol-2 helper must really write conditionally.
+	if err := s.checkConditional(ctx); err != nil {
+		return nil, err
+	}
 	// Checked on every Lock, not once: cache cleaners remove idle directories.
 	if err := ensurePrivateDir(s.lockDir); err != nil {
 		return nil, err
@@ -197,6 +201,9 @@ func (s *commandStore) Save(ctx context.Context, key Key, seed string, rec *Reco
 }
 
 func (s *commandStore) putEnvelope(ctx context.Context, key Key, data []byte, next Revision, replaces *Revision) error {
+	if err := s.checkConditional(ctx); err != nil {
+		return err
+	}
 	if s.protocol == ProtocolGetPut {
 		// The helper cannot check, so the provider reads first. Only a writer on another machine between this read
 		// and the put can defeat it; the token source's re-check after a refused exchange is the safety net.
