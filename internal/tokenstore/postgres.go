@@ -466,11 +466,7 @@ func (s *postgresStore) connFor(ctx context.Context, key Key) (conn *pgx.Conn, d
 		l.dead = true
 		l.mu.Unlock()
 	}
-	c, err := s.acquire(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	return c.Conn(), c.Release, nil
+	return s.pooledConn(ctx)
 }
 
 // do runs op on the connection for key, making sure the table exists. It runs op again, at most twice: on a new
