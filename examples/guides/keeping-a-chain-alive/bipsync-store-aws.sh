@@ -29,7 +29,9 @@
 # understand). The write:
 #
 #   1. Read the VersionId that carries the AWSCURRENT label, then that
-#      version's value, and compare its revision.
+#      version's value, and compare its revision. Reads name the label
+#      (--version-stage AWSCURRENT), which is also Secrets Manager's default,
+#      so that an emulator that defaults to another version reads the same.
 #   2. No secret yet: create-secret, which Secrets Manager refuses with
 #      ResourceExistsException when the secret exists by then.
 #   3. Otherwise put-secret-value with a staging label of the helper's own
@@ -105,7 +107,7 @@ read_current() {
 	current_version=
 	current=none
 	if ! current_version=$(aws secretsmanager get-secret-value --secret-id "$name" \
-		--query VersionId --output text 2>"$err"); then
+		--version-stage AWSCURRENT --query VersionId --output text 2>"$err"); then
 		current_version=
 		grep -q ResourceNotFoundException "$err" && return 0
 		cat "$err" >&2
@@ -140,7 +142,7 @@ settle() {
 case $op in
 get)
 	if aws secretsmanager get-secret-value --secret-id "$name" \
-		--query SecretString --output text 2>"$err"; then
+		--version-stage AWSCURRENT --query SecretString --output text 2>"$err"; then
 		exit 0
 	fi
 	# No secret yet means a new chain: print nothing and succeed. Any other
