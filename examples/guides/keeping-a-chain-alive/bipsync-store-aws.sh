@@ -55,11 +55,15 @@
 # more often than once every 10 minutes for long (it keeps the versions of the
 # last 24 hours), so keep this for chains used a few times an hour at most.
 #
-# Tested in this provider's test suite, through the provider and through
-# OpenTofu and Terraform, against a stand-in for the aws CLI written for those
-# tests. The stand-in models the calls made here (their arguments, output,
-# error messages and exit status 254, versions and staging labels, and the
-# label move as one atomic step); it is not AWS.
+# Tested in this provider's test suite with the real aws CLI (1.x) against
+# moto 5.2.1, an emulator of the AWS APIs: the token store's conformance suite
+# at both protocol levels, and eight runners putting at once. moto enforces
+# the checks the put relies on (ResourceExistsException of create-secret and
+# of a reused client request token, and the refused label move); it is not
+# AWS. Also tested through the provider and through OpenTofu and Terraform
+# against a stand-in for the aws CLI written for those tests, which models the
+# calls made here (their arguments, output, error messages and exit status
+# 254, versions and staging labels, and the label move as one atomic step).
 set -eu
 
 usage() {
