@@ -41,7 +41,10 @@ func (s *commandStore) checkConditional(ctx context.Context) error {
 		return nil
 	}
 	v, _ := probes.LoadOrStore(strings.Join(s.argv, "\x00"), &probeResult{})
-	p := v.(*probeResult)
+	p, ok := v.(*probeResult)
+	if !ok {
+		return fmt.Errorf("token store command %q: probe cache holds a %T (a bug in the provider)", s.argv[0], v)
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.done {

@@ -87,7 +87,11 @@ func TestCommandStore_ProbePassesConditionalHelper(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	again.(*commandStore).environ = testHelperEnviron
+	acs, ok := again.(*commandStore)
+	if !ok {
+		t.Fatalf("got NewCommand store of type %T; want *commandStore", again)
+	}
+	acs.environ = testHelperEnviron
 	unlock, err := again.Lock(withTimeout(t, 30*time.Second), key)
 	if err != nil {
 		t.Fatal(err)
