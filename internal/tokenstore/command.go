@@ -2,6 +2,7 @@ package tokenstore
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -64,6 +65,8 @@ type CommandConfig struct {
 	Protocol int
 	// LockDir holds the per-chain lock files; default the user cache directory's terraform-provider-bipsync/locks.
 	LockDir string
+	// Timeout bounds one helper run when the caller's context does not bound it sooner; 60 s when zero.
+	Timeout time.Duration
 }
 
 // commandStore is the store NewCommand returns.
@@ -117,7 +120,7 @@ func NewCommand(cfg CommandConfig) (Store, error) {
 		argv:     slices.Clone(argv),
 		protocol: protocol,
 		lockDir:  lockDir,
-		timeout:  commandTimeout,
+		timeout:  cmp.Or(cfg.Timeout, commandTimeout),
 		environ:  os.Environ,
 	}, nil
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/bipsync/terraform-provider-bipsync/internal/tokenstore"
 	"github.com/bipsync/terraform-provider-bipsync/internal/tokenstore/mototest"
@@ -24,6 +25,10 @@ import (
 // secretsManagerMax is the largest secret value AWS Secrets Manager takes (SecretString, 65,536 bytes). moto 5.2.1
 // does not enforce it; the suite keeps under it so that what passes here fits AWS.
 const secretsManagerMax = 65536
+
+// awsHelperTimeout bounds one run of the AWS helper in these tests, instead of the store's 60 s: the helper's aws CLI
+// runs start Python each, and several at once on a loaded machine take minutes.
+const awsHelperTimeout = 10 * time.Minute
 
 // awsCLIDirs are where the aws CLI is looked for when it is not on PATH (pyenv installs it there).
 var awsCLIDirs = []string{"/root/.pyenv/shims"}
@@ -137,6 +142,9 @@ func awsBackend(m *motoAWS, protocol int) storetest.Backend {
 	prefixes := map[tokenstore.Store]string{}
 	return storetest.Backend{
 		MaxRecord: secretsManagerMax,
+		// Every helper run is several aws CLI runs, each a Python start-up: on a loaded machine, concurrent runs take
+		// minutes. TestAWSHelper_race puts 8 at once through the helper itself.
+		Concurrency: 4,
 		New: func(t testing.TB) (tokenstore.Store, func(testing.TB) tokenstore.Store) {
 			prefix, lockDir := randomPrefix(), t.TempDir()
 			open := func(t testing.TB) tokenstore.Store {
@@ -144,7 +152,8 @@ func awsBackend(m *motoAWS, protocol int) storetest.Backend {
 				if protocol == tokenstore.ProtocolConditional {
 					ld = t.TempDir()
 				}
-				st, err := tokenstore.NewCommand(tokenstore.CommandConfig{Argv: m.helperArgv(t, prefix), Protocol: protocol, LockDir: ld})
+				st, err := tokenstore.NewCommand(tokenstore.CommandConfig{Argv: m.helperArgv(t, prefix), Protocol: protocol, LockDir: ld,
+					Timeout: awsHelperTimeout})
 				if err != nil {
 					t.Fatal(err)
 				}
