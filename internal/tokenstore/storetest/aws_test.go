@@ -310,6 +310,14 @@ func TestMoto_conditionalWritesEnforced(t *testing.T) {
 			"--query", "SecretString", "--output", "text"); got != "two" {
 			t.Errorf("AWSCURRENT after the refused move: got %q; want %q", got, "two")
 		}
+		// Where moto is not AWS (CONTRIBUTING.md says so; when these fail, moto changed: update it there).
+		if got := must("secretsmanager", "get-secret-value", "--secret-id", "cond", "--query", "SecretString", "--output", "text"); got == "two" {
+			t.Errorf("get-secret-value without a stage now returns AWSCURRENT, as AWS does: update CONTRIBUTING.md")
+		}
+		if code, _, _ := m.aws(t, "secretsmanager", "create-secret", "--name", "big",
+			"--secret-string", file("big", strings.Repeat("a", secretsManagerMax+1))); code != 0 {
+			t.Errorf("a secret value over %d bytes is now refused, as AWS does: update CONTRIBUTING.md", secretsManagerMax)
+		}
 	})
 
 	t.Run("s3", func(t *testing.T) {
@@ -326,5 +334,13 @@ func TestMoto_conditionalWritesEnforced(t *testing.T) {
 			"s3api", "delete-object", "--bucket", "storetest-conditions", "--key", "k", "--if-match", etag)
 		refused("put-object --if-match of a missing key", "NoSuchKey",
 			"s3api", "put-object", "--bucket", "storetest-conditions", "--key", "missing", "--body", body("b5", "five"), "--if-match", etag)
+		// Versioning, which CONTRIBUTING.md says moto keeps.
+		must("s3api", "put-bucket-versioning", "--bucket", "storetest-conditions", "--versioning-configuration", "Status=Enabled")
+		must("s3api", "put-object", "--bucket", "storetest-conditions", "--key", "v", "--body", body("v1", "one"))
+		must("s3api", "put-object", "--bucket", "storetest-conditions", "--key", "v", "--body", body("v2", "two"))
+		if got := strings.Fields(must("s3api", "list-object-versions", "--bucket", "storetest-conditions", "--prefix", "v",
+			"--query", "Versions[].VersionId", "--output", "text")); len(got) != 2 {
+			t.Errorf("versions of an object put twice in a versioned bucket: got %q; want 2", got)
+		}
 	})
 }
