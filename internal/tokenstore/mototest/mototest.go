@@ -45,7 +45,8 @@ const (
 // pyenvShims is where pyenv puts moto_server when pip installed it into a pyenv Python that is not on PATH.
 var pyenvShims = []string{"/root/.pyenv/shims"}
 
-// Find returns the path of moto_server: on PATH, else in pyenv's shims directory (PYENV_ROOT, ~/.pyenv, /root/.pyenv).
+// Find returns the path of moto_server: on PATH, else in pyenv's shims directory (PYENV_ROOT, ~/.pyenv, /root/.pyenv),
+// else in ~/.local/bin, where `pip install --user` puts it.
 // The error says where it looked and how to install it.
 func Find() (string, error) {
 	if p, err := exec.LookPath(Program); err == nil {
@@ -59,6 +60,9 @@ func Find() (string, error) {
 		dirs = append(dirs, filepath.Join(h, ".pyenv", "shims"))
 	}
 	dirs = append(dirs, pyenvShims...)
+	if h, err := os.UserHomeDir(); err == nil {
+		dirs = append(dirs, filepath.Join(h, ".local", "bin"))
+	}
 	for _, d := range dirs {
 		p := filepath.Join(d, Program)
 		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
@@ -87,17 +91,27 @@ func Env(endpoint string) []string {
 // is stopped and its directory removed when the test ends.
 func Start(t testing.TB) (endpoint string) {
 	t.Helper()
+	return start(t, nil)
+}
+
+// StartAuth is Start for a server that checks credentials: it serves the first free requests (to create a bucket, say)
+// with any credentials, as Start's does, and from then on refuses every request with InvalidAccessKeyId, since no
+// access key is known to it. Tests of wrong credentials use it.
+func StartAuth(t testing.TB, free int) (endpoint string) {
+	t.Helper()
+	return start(t, []string{"INITIAL_NO_AUTH_ACTION_COUNT=" + strconv.Itoa(free)})
+}
+
+func start(t testing.TB, env []string) string {
+	t.Helper()
 	prog, err := Find()
 	if err != nil {
 		unavailable(t, err.Error())
 		return ""
 	}
-	dir, err := os.MkdirTemp("", "mototest-")
-	if err != nil {
-		t.Fatalf("moto: %v", err)
-	}
-	s := &server{prog: prog, dir: dir}
-	t.Cleanup(s.remove)
+	dir := t.TempDir() // removed after the server stops: cleanups run last first
+	s := &server{prog: prog, dir: dir, extraEnv: env}
+	t.Cleanup(s.stop)
 	if err := s.start(); err != nil {
 		t.Fatalf("moto: %v", err)
 	}
@@ -120,6 +134,7 @@ var skipOnce sync.Once
 type server struct {
 	prog     string
 	dir      string
+	extraEnv []string
 	endpoint string
 
 	mu   sync.Mutex
@@ -150,12 +165,13 @@ func (s *server) start() error {
 func (s *server) env() []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "AWS_") || strings.HasPrefix(kv, "TMPDIR=") || strings.HasPrefix(kv, "MOTO_") {
+		if strings.HasPrefix(kv, "AWS_") || strings.HasPrefix(kv, "TMPDIR=") || strings.HasPrefix(kv, "MOTO_") ||
+			strings.HasPrefix(kv, "INITIAL_NO_AUTH_ACTION_COUNT=") {
 			continue
 		}
 		env = append(env, kv)
 	}
-	return append(env, "TMPDIR="+s.dir, "PYTHONUNBUFFERED=1")
+	return append(append(env, "TMPDIR="+s.dir, "PYTHONUNBUFFERED=1"), s.extraEnv...)
 }
 
 func (s *server) startOnce(port int) error {
@@ -240,11 +256,6 @@ func (s *server) stop() {
 		_ = proc.Kill()
 		<-done
 	}
-}
-
-func (s *server) remove() {
-	s.stop()
-	_ = os.RemoveAll(s.dir)
 }
 
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago. Another process may take it before the
