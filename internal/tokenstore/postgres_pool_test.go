@@ -49,6 +49,12 @@ func TestPostgresStore_ChainsInFlightFillThePool(t *testing.T) {
 	defer cancel()
 	var wg sync.WaitGroup
 	errs := make(chan error, chains)
+	// The first chains to lock wait for one another, so that the pool is full of locks when they load their second key.
+	var (
+		lockedMu sync.Mutex
+		locked   int
+		full     = make(chan struct{})
+	)
 	for i := range chains {
 		wg.Go(func() {
 			seed := fmt.Sprintf("seed %d", i)
@@ -64,8 +70,17 @@ func TestPostgresStore_ChainsInFlightFillThePool(t *testing.T) {
 				errs <- err
 				return
 			}
-			// Hold the lock while every chain takes its own, so that the pool is full of locks.
-			time.Sleep(200 * time.Millisecond)
+			lockedMu.Lock()
+			if locked++; locked == conns {
+				close(full)
+			}
+			lockedMu.Unlock()
+			select {
+			case <-full:
+			case <-ctx.Done():
+				errs <- fmt.Errorf("chain %d: the pool never filled with locks: %w", i, ctx.Err())
+				return
+			}
 			legacy := Key(fmt.Sprintf("%064x", i+1))
 			if _, err := st.Load(ctx, legacy, seed); err != nil {
 				errs <- fmt.Errorf("chain %d, load of a second key: %w", i, err)
