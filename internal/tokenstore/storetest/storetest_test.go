@@ -2,9 +2,11 @@ package storetest_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/bipsync/terraform-provider-bipsync/internal/multimachine"
@@ -136,4 +138,28 @@ func TestConformance_commandConditional(t *testing.T) {
 func TestConformance_postgres(t *testing.T) {
 	t.Parallel()
 	storetest.Run(t, postgresBackend())
+}
+
+// The get/put helper example set to protocol 2 would let a stale runner overwrite another machine's newer head: the
+// store refuses it at the first lock, before anything is exchanged, and nothing of the chain is written.
+func TestCommandStore_getPutHelperAtProtocol2Refused(t *testing.T) {
+	t.Parallel()
+	smDir := t.TempDir()
+	st, err := tokenstore.NewCommand(tokenstore.CommandConfig{Argv: []string{os.Args[0], multimachine.HelperGetPut, smDir},
+		Protocol: tokenstore.ProtocolConditional, LockDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := st.Lock(t.Context(), storetest.Key)
+	if err == nil {
+		_ = unlock()
+		t.Fatal("Lock: got nil error; want the get/put helper refused at protocol 2")
+	}
+	if !strings.Contains(err.Error(), "command_protocol") {
+		t.Errorf("got %q; want it to name command_protocol", err)
+	}
+	storetest.NoSecret(t, "the refusal", err.Error())
+	if _, err := os.Stat(filepath.Join(smDir, string(storetest.Key))); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the chain's entry exists (err %v); want nothing written", err)
+	}
 }
