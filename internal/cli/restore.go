@@ -51,7 +51,7 @@ func runRestore(ctx context.Context, e *env, args []string) int {
 	if st.Describe() != r.Store {
 		fmt.Fprintf(e.Stderr, "%s restore: the record was rescued from the %s; restoring it into the %s.\n", Program, r.Store, st.Describe())
 	}
-	err = tokenstore.Restore(ctx, st, r)
+	_, err = tokenstore.Restore(ctx, st, r)
 	switch {
 	case errors.Is(err, tokenstore.ErrConflict):
 		return fail(e, "restore", conflictAdvice(st, r, err))

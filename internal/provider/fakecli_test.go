@@ -192,7 +192,7 @@ func runFakeAWS(dir string, args []string) int {
 		rest = rest[n:]
 	}
 	allowed := map[string][]string{
-		"get-secret-value":            {"--secret-id", "--version-id", "--query", "--output"},
+		"get-secret-value":            {"--secret-id", "--version-id", "--version-stage", "--query", "--output"},
 		"put-secret-value":            {"--secret-id", "--secret-string", "--client-request-token", "--version-stages"},
 		"create-secret":               {"--name", "--secret-string", "--client-request-token"},
 		"update-secret-version-stage": {"--secret-id", "--version-stage", "--move-to-version-id", "--remove-from-version-id"},
@@ -303,6 +303,11 @@ func (s *awsSecret) apply(op, name string, exists bool, opts map[string][]string
 			return "", notFound
 		}
 		id := s.Labels["AWSCURRENT"]
+		if l := one("--version-stage"); l != "" {
+			if id = s.Labels[l]; id == "" {
+				return "", &awsError{"ResourceNotFoundException", "Secrets Manager can't find the specified secret value for staging label: " + l}
+			}
+		}
 		if v := one("--version-id"); v != "" {
 			if _, ok := s.Versions[v]; !ok {
 				return "", &awsError{"ResourceNotFoundException", "Secrets Manager can't find the specified secret value for VersionId: " + v}

@@ -2,6 +2,7 @@ package tokenstore
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -64,6 +65,8 @@ type CommandConfig struct {
 	Protocol int
 	// LockDir holds the per-chain lock files; default the user cache directory's terraform-provider-bipsync/locks.
 	LockDir string
+	// Timeout bounds one helper run when the caller's context does not bound it sooner; 60 s when zero.
+	Timeout time.Duration
 }
 
 // commandStore is the store NewCommand returns.
@@ -117,7 +120,7 @@ func NewCommand(cfg CommandConfig) (Store, error) {
 		argv:     slices.Clone(argv),
 		protocol: protocol,
 		lockDir:  lockDir,
-		timeout:  commandTimeout,
+		timeout:  cmp.Or(cfg.Timeout, commandTimeout),
 		environ:  os.Environ,
 	}, nil
 }
@@ -141,7 +144,9 @@ func (s *commandStore) PutClaim(ctx context.Context, key Key, seed string, c, re
 	return putClaim(ctx, s, key, seed, c, replaces)
 }
 
-func (s *commandStore) getEnvelope(ctx context.Context, key Key) ([]byte, error) { return s.get(ctx, key) }
+func (s *commandStore) getEnvelope(ctx context.Context, key Key) ([]byte, error) {
+	return s.get(ctx, key)
+}
 
 func (s *commandStore) Describe() string {
 	// Only the program: fixed arguments may carry a credential of the secret manager.
@@ -150,6 +155,10 @@ func (s *commandStore) Describe() string {
 
 func (s *commandStore) Lock(ctx context.Context, key Key) (func() error, error) {
 	if err := checkKeyCtx(ctx, key); err != nil {
+		return nil, err
+	}
+	// Before anything is exchanged under this lock: a protocol-2 helper must really write conditionally.
+	if err := s.checkConditional(ctx); err != nil {
 		return nil, err
 	}
 	// Checked on every Lock, not once: cache cleaners remove idle directories.
@@ -195,6 +204,9 @@ func (s *commandStore) Save(ctx context.Context, key Key, seed string, rec *Reco
 }
 
 func (s *commandStore) putEnvelope(ctx context.Context, key Key, data []byte, next Revision, replaces *Revision) error {
+	if err := s.checkConditional(ctx); err != nil {
+		return err
+	}
 	if s.protocol == ProtocolGetPut {
 		// The helper cannot check, so the provider reads first. Only a writer on another machine between this read
 		// and the put can defeat it; the token source's re-check after a refused exchange is the safety net.

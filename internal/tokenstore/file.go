@@ -206,3 +206,11 @@ func syncDir(dir string) error {
 	}
 	return err
 }
+
+// getEnvelope returns the record file's bytes as they are (nil: no record), for Restore.
+func (s *fileStore) getEnvelope(ctx context.Context, key Key) ([]byte, error) {
+	if err := checkKeyCtx(ctx, key); err != nil {
+		return nil, err
+	}
+	return s.read(key)
+}

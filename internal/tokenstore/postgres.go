@@ -466,11 +466,7 @@ func (s *postgresStore) connFor(ctx context.Context, key Key) (conn *pgx.Conn, d
 		l.dead = true
 		l.mu.Unlock()
 	}
-	c, err := s.acquire(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	return c.Conn(), c.Release, nil
+	return s.pooledConn(ctx)
 }
 
 // do runs op on the connection for key, making sure the table exists. It runs op again, at most twice: on a new
@@ -732,4 +728,26 @@ func pgAdvice(pe *pgconn.PgError, s *postgresStore) string {
 		return "the server is shutting down, restarting or starting"
 	}
 	return ""
+}
+
+// getEnvelope returns the envelope the row of key holds (nil: no row), for Restore.
+func (s *postgresStore) getEnvelope(ctx context.Context, key Key) ([]byte, error) {
+	if err := checkKeyCtx(ctx, key); err != nil {
+		return nil, err
+	}
+	var data []byte
+	err := s.do(ctx, key, func(ctx context.Context, conn *pgx.Conn, _ bool) error {
+		data = nil
+		var env string
+		err := conn.QueryRow(ctx, "SELECT envelope FROM "+s.table+" WHERE key = $1", string(key)).Scan(&env)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		data = []byte(env)
+		return err
+	})
+	if err != nil {
+		return nil, s.fail(ctx, "load", key, err)
+	}
+	return data, nil
 }

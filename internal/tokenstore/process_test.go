@@ -333,7 +333,10 @@ func fakeSecretManager(args []string) error {
 			// A protocol-2 helper that says "newer" although it holds nothing newer.
 			os.Exit(ExitConflict)
 		}
-		if os.Getenv(EnvStoreProtocol) == strconv.Itoa(ProtocolConditional) {
+		if err := appendLine(filepath.Join(dir, "put-log"), key); err != nil {
+			return err
+		}
+		if os.Getenv(EnvStoreProtocol) == strconv.Itoa(ProtocolConditional) && !marker("GETPUT") {
 			// The conditional write a protocol-2 helper does with its secret manager, compare-and-swap on a file
 			// here: the entry must hold BIPSYNC_STORE_REPLACES, or already the record being put.
 			cur := "none"
@@ -358,4 +361,14 @@ func fakeSecretManager(args []string) error {
 		return nil
 	}
 	return fmt.Errorf("fakesm: unknown operation %q", op)
+}
+
+// appendLine appends line to the file at path, creating it.
+func appendLine(path, line string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("fakesm: %w", err)
+	}
+	_, err = fmt.Fprintln(f, line)
+	return errors.Join(err, f.Close())
 }

@@ -94,26 +94,103 @@ func parseRevision(s string) (*Revision, error) {
 	return &Revision{Generation: gen, ID: id}, nil
 }
 
+// RestoreResult says what Restore did.
+type RestoreResult int
+
+const (
+	// RestoreFailed: the store could not be read or written (the error says why); nothing is known to have changed.
+	RestoreFailed RestoreResult = iota
+	// Restored: the record is back, in place of the revision the failed save replaced.
+	Restored
+	// RestoredOverOlder: the record is back, in place of a record of a lower generation than the rescued one that the
+	// store held instead of the replaced revision: the replaced head rewritten (a hand-out's lease, with a new ID), or an
+	// older record put back by hand. Its refresh token is the one the rescued exchange consumed, or an older one.
+	RestoredOverOlder
+	// RestoreAlreadyHeld: the store already held the rescued record (an earlier restore, or the failed save landed after
+	// all). Nothing was written.
+	RestoreAlreadyHeld
+	// RestoreRefused: the store holds a record of the rescued one's generation or a higher one, which is the chain now:
+	// the rescue is stale. Nothing was written; the error satisfies errors.Is(err, ErrConflict).
+	RestoreRefused
+)
+
+// String names the result, for logs and tests.
+func (r RestoreResult) String() string {
+	switch r {
+	case Restored:
+		return "restored"
+	case RestoredOverOlder:
+		return "restored over an older record"
+	case RestoreAlreadyHeld:
+		return "already held"
+	case RestoreRefused:
+		return "refused: the store holds a newer record"
+	}
+	return "failed"
+}
+
+// restoreAttempts bounds how often Restore replaces an older record that another writer keeps changing (only a store
+// whose lock does not reach every writer lets that happen).
+const restoreAttempts = 3
+
 // Restore puts a rescued record into st, under the chain's lock, in place of the revision the failed save replaced.
-// It is refused with ErrConflict when the store has moved on meanwhile (another process saved a newer record, which is
-// then the chain: the rescue is stale), and succeeds when the store already holds the rescued record.
-func Restore(ctx context.Context, st Store, r *Rescue) error {
+//
+// When the store holds another record, its generation decides. One of the rescued record's generation or a higher one
+// is newer: another process saved the chain meanwhile, that record is the chain, and the rescue is stale (RestoreRefused
+// with an ErrConflict). One of a lower generation holds a head that the rescued exchange consumed (the replaced record
+// rewritten with a lease, which changes its ID but not its generation) or an older one: it is replaced, with a save
+// conditional on it (RestoredOverOlder). A store that already holds the rescued record is left as it is.
+func Restore(ctx context.Context, st Store, r *Rescue) (RestoreResult, error) {
 	p, ok := st.(envelopePutter)
-	if !ok {
-		return fmt.Errorf("the %s keeps nothing to restore into", st.Describe())
+	g, gok := st.(envelopeGetter)
+	if !ok || !gok {
+		return RestoreFailed, fmt.Errorf("the %s keeps nothing to restore into", st.Describe())
 	}
 	replaces, err := parseRevision(r.Replaces)
 	if err != nil {
-		return err
+		return RestoreFailed, err
 	}
 	next, err := EnvelopeRevision([]byte(r.Envelope))
 	if err != nil {
-		return err
+		return RestoreFailed, err
 	}
 	unlock, err := st.Lock(ctx, r.Key)
 	if err != nil {
-		return err
+		return RestoreFailed, err
 	}
 	defer func() { _ = unlock() }()
-	return p.putEnvelope(ctx, r.Key, []byte(r.Envelope), next, replaces)
+	result := Restored
+	for attempt := 1; attempt <= restoreAttempts; attempt++ {
+		data, err := g.getEnvelope(ctx, r.Key)
+		if err != nil {
+			return RestoreFailed, err
+		}
+		current, err := currentRevision(data)
+		if err != nil {
+			return RestoreFailed, fmt.Errorf("the %s holds a record of chain %s that cannot be read: %w; it is left alone", st.Describe(), r.Key, err)
+		}
+		switch {
+		case current != nil && current.Matches(next):
+			if attempt == 1 {
+				return RestoreAlreadyHeld, nil
+			}
+			return result, nil // the put below landed although it reported a failure
+		case current == nil && replaces == nil, current != nil && replaces != nil && current.Matches(*replaces):
+			result = Restored
+		case current != nil && current.Generation >= next.Generation:
+			return RestoreRefused, &ConflictError{Replaces: replaces, Current: current}
+		default:
+			result = RestoredOverOlder
+		}
+		err = p.putEnvelope(ctx, r.Key, []byte(r.Envelope), next, current)
+		if !errors.Is(err, ErrConflict) {
+			if err != nil {
+				return RestoreFailed, err
+			}
+			return result, nil
+		}
+		// Another writer changed the record between the read and the put: decide again by what it holds now.
+	}
+	return RestoreFailed, fmt.Errorf("the record of chain %s in the %s changed %d times while it was being restored: "+
+		"another writer is using the chain; run the restore again once it is done", r.Key, st.Describe(), restoreAttempts)
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 func TestRescue_WriteReadRestore(t *testing.T) {
@@ -47,15 +48,15 @@ func TestRescue_WriteReadRestore(t *testing.T) {
 				t.Fatalf("got %+v; want the key, the replaced revision and the store", r)
 			}
 			ctx := t.Context()
-			if err := Restore(ctx, st, r); err != nil {
-				t.Fatalf("got %v; want the record restored", err)
+			if res, err := Restore(ctx, st, r); err != nil || res != Restored {
+				t.Fatalf("got (%v, %v); want the record restored", res, err)
 			}
 			if got := loadOrFail(t, st, key); !recordsEqual(got, g8) {
 				t.Fatalf("got %v; want the rescued %v", got, g8)
 			}
 			// Restoring twice is harmless; restoring over a newer record is refused.
-			if err := Restore(ctx, st, r); err != nil {
-				t.Fatalf("second restore: got %v; want nil", err)
+			if res, err := Restore(ctx, st, r); err != nil || res != RestoreAlreadyHeld {
+				t.Fatalf("second restore: got (%v, %v); want (%v, nil)", res, err, RestoreAlreadyHeld)
 			}
 			if err := saveLocked(t, st, key, nextRecord(g8), g8.Revision().Ptr()); err != nil {
 				t.Fatal(err)
@@ -68,8 +69,8 @@ func TestRescue_WriteReadRestore(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := Restore(ctx, st, rs); !errors.Is(err, ErrConflict) {
-				t.Fatalf("stale rescue: got %v; want ErrConflict", err)
+			if res, err := Restore(ctx, st, rs); !errors.Is(err, ErrConflict) || res != RestoreRefused {
+				t.Fatalf("stale rescue: got (%v, %v); want (%v, ErrConflict)", res, err, RestoreRefused)
 			}
 		})
 	}
@@ -91,5 +92,72 @@ func TestReadRescue_Refuses(t *testing.T) {
 		if r, err := ReadRescue(p); err == nil {
 			t.Errorf("%s: got %+v; want an error", name, r)
 		}
+	}
+}
+
+// A hand-out rewrites a record with its leases and a new ID but the same generation and head. A rescued record of the
+// next generation consumed that head: the rewrite is older than the rescue and is replaced, whereas a record of the
+// rescue's generation or a higher one is newer and refused.
+func TestRestore_ReplacesLowerGenerationRewrite(t *testing.T) {
+	t.Parallel()
+	for name, open := range conditionalStores(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			st, _ := open(t)
+			key := testKey(testSeed)
+			ctx := t.Context()
+			g7 := sampleRecord()
+			if err := saveLocked(t, st, key, g7, nil); err != nil {
+				t.Fatal(err)
+			}
+			rescue := func(rec *Record, replaces *Revision) *Rescue {
+				t.Helper()
+				path, err := WriteRescue(t.TempDir(), st, key, testSeed, rec, replaces)
+				if err != nil {
+					t.Fatal(err)
+				}
+				r, err := ReadRescue(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return r
+			}
+			g8 := nextRecord(g7)
+			r8 := rescue(g8, g7.Revision().Ptr())
+			// A lease-only rewrite of g7: same generation and refresh token, new ID.
+			g7b := g7.Clone()
+			g7b.ID = NewRecordID()
+			g7b.Leases = []Lease{{ID: NewRecordID(), Until: time.Now().Add(time.Hour), MinValidity: time.Hour, At: time.Now()}}
+			if err := saveLocked(t, st, key, g7b, g7.Revision().Ptr()); err != nil {
+				t.Fatal(err)
+			}
+			res, err := Restore(ctx, st, r8)
+			if err != nil || res != RestoredOverOlder {
+				t.Fatalf("over a lower generation's rewrite: got (%v, %v); want (%v, nil)", res, err, RestoredOverOlder)
+			}
+			if got := loadOrFail(t, st, key); !recordsEqual(got, g8) {
+				t.Fatalf("got %v; want the rescued %v", got, g8)
+			}
+			if res, err := Restore(ctx, st, r8); err != nil || res != RestoreAlreadyHeld {
+				t.Fatalf("again: got (%v, %v); want (%v, nil)", res, err, RestoreAlreadyHeld)
+			}
+			// A rewrite of g8 has the rescue's generation: it is the chain's head as much as g8 and is not replaced.
+			g8b := g8.Clone()
+			g8b.ID = NewRecordID()
+			if err := saveLocked(t, st, key, g8b, g8.Revision().Ptr()); err != nil {
+				t.Fatal(err)
+			}
+			if res, err := Restore(ctx, st, r8); !errors.Is(err, ErrConflict) || res != RestoreRefused {
+				t.Fatalf("over an equal generation: got (%v, %v); want (%v, ErrConflict)", res, err, RestoreRefused)
+			}
+			if got := loadOrFail(t, st, key); !recordsEqual(got, g8b) {
+				t.Fatalf("got %v; want %v left alone", got, g8b)
+			}
+			// A rescue that replaced nothing goes in when the store holds an older record too.
+			r9 := rescue(nextRecord(nextRecord(g8b)), nil)
+			if res, err := Restore(ctx, st, r9); err != nil || res != RestoredOverOlder {
+				t.Fatalf("a first record over an older one: got (%v, %v); want (%v, nil)", res, err, RestoredOverOlder)
+			}
+		})
 	}
 }

@@ -29,7 +29,9 @@
 # understand). The write:
 #
 #   1. Read the VersionId that carries the AWSCURRENT label, then that
-#      version's value, and compare its revision.
+#      version's value, and compare its revision. Reads name the label
+#      (--version-stage AWSCURRENT), which is also Secrets Manager's default,
+#      so that an emulator that defaults to another version reads the same.
 #   2. No secret yet: create-secret, which Secrets Manager refuses with
 #      ResourceExistsException when the secret exists by then.
 #   3. Otherwise put-secret-value with a staging label of the helper's own
@@ -53,11 +55,15 @@
 # more often than once every 10 minutes for long (it keeps the versions of the
 # last 24 hours), so keep this for chains used a few times an hour at most.
 #
-# Tested in this provider's test suite, through the provider and through
-# OpenTofu and Terraform, against a stand-in for the aws CLI written for those
-# tests. The stand-in models the calls made here (their arguments, output,
-# error messages and exit status 254, versions and staging labels, and the
-# label move as one atomic step); it is not AWS.
+# Tested in this provider's test suite with the real aws CLI (1.x) against
+# moto 5.2.1, an emulator of the AWS APIs: the token store's conformance suite
+# at both protocol levels, and eight runners putting at once. moto enforces
+# the checks the put relies on (ResourceExistsException of create-secret and
+# of a reused client request token, and the refused label move); it is not
+# AWS. Also tested through the provider and through OpenTofu and Terraform
+# against a stand-in for the aws CLI written for those tests, which models the
+# calls made here (their arguments, output, error messages and exit status
+# 254, versions and staging labels, and the label move as one atomic step).
 set -eu
 
 usage() {
@@ -105,7 +111,7 @@ read_current() {
 	current_version=
 	current=none
 	if ! current_version=$(aws secretsmanager get-secret-value --secret-id "$name" \
-		--query VersionId --output text 2>"$err"); then
+		--version-stage AWSCURRENT --query VersionId --output text 2>"$err"); then
 		current_version=
 		grep -q ResourceNotFoundException "$err" && return 0
 		cat "$err" >&2
@@ -140,7 +146,7 @@ settle() {
 case $op in
 get)
 	if aws secretsmanager get-secret-value --secret-id "$name" \
-		--query SecretString --output text 2>"$err"; then
+		--version-stage AWSCURRENT --query SecretString --output text 2>"$err"; then
 		exit 0
 	fi
 	# No secret yet means a new chain: print nothing and succeed. Any other

@@ -48,7 +48,8 @@
 # OpenTofu and Terraform, against a stand-in for the vault CLI written for
 # those tests. The stand-in models the commands run here (their arguments,
 # output, error messages and exit status 2, versions, deleted versions and
-# check-and-set as one atomic step); it is not Vault.
+# check-and-set as one atomic step); it is not Vault, and no Vault server runs
+# in those tests.
 set -eu
 
 usage() {
