@@ -51,8 +51,12 @@ func runRestore(ctx context.Context, e *env, args []string) int {
 	if st.Describe() != r.Store {
 		fmt.Fprintf(e.Stderr, "%s restore: the record was rescued from the %s; restoring it into the %s.\n", Program, r.Store, st.Describe())
 	}
-	_, err = tokenstore.Restore(ctx, st, r)
+	res, err := tokenstore.Restore(ctx, st, r)
 	switch {
+	case err == nil && res == tokenstore.RestoreAlreadyHeld:
+		fmt.Fprintf(e.Stderr, "%s restore: the %s already holds the rescued record (an earlier restore, or the failed "+
+			"save landed after all). Nothing was changed; the rescue file can be removed.\n", Program, st.Describe())
+		return ExitOK
 	case errors.Is(err, tokenstore.ErrConflict):
 		return fail(e, "restore", conflictAdvice(st, r, err))
 	case err != nil:
