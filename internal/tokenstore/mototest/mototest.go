@@ -87,6 +87,19 @@ func Env(endpoint string) []string {
 // is stopped and its directory removed when the test ends.
 func Start(t testing.TB) (endpoint string) {
 	t.Helper()
+	return start(t, nil)
+}
+
+// StartAuth is Start for a server that checks credentials: it serves the first free requests (to create a bucket, say)
+// with any credentials, as Start's does, and from then on refuses every request with InvalidAccessKeyId, since no
+// access key is known to it. Tests of wrong credentials use it.
+func StartAuth(t testing.TB, free int) (endpoint string) {
+	t.Helper()
+	return start(t, []string{"INITIAL_NO_AUTH_ACTION_COUNT=" + strconv.Itoa(free)})
+}
+
+func start(t testing.TB, env []string) string {
+	t.Helper()
 	prog, err := Find()
 	if err != nil {
 		unavailable(t, err.Error())
@@ -96,7 +109,7 @@ func Start(t testing.TB) (endpoint string) {
 	if err != nil {
 		t.Fatalf("moto: %v", err)
 	}
-	s := &server{prog: prog, dir: dir}
+	s := &server{prog: prog, dir: dir, extraEnv: env}
 	t.Cleanup(s.remove)
 	if err := s.start(); err != nil {
 		t.Fatalf("moto: %v", err)
@@ -120,6 +133,7 @@ var skipOnce sync.Once
 type server struct {
 	prog     string
 	dir      string
+	extraEnv []string
 	endpoint string
 
 	mu   sync.Mutex
@@ -150,12 +164,13 @@ func (s *server) start() error {
 func (s *server) env() []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "AWS_") || strings.HasPrefix(kv, "TMPDIR=") || strings.HasPrefix(kv, "MOTO_") {
+		if strings.HasPrefix(kv, "AWS_") || strings.HasPrefix(kv, "TMPDIR=") || strings.HasPrefix(kv, "MOTO_") ||
+			strings.HasPrefix(kv, "INITIAL_NO_AUTH_ACTION_COUNT=") {
 			continue
 		}
 		env = append(env, kv)
 	}
-	return append(env, "TMPDIR="+s.dir, "PYTHONUNBUFFERED=1")
+	return append(append(env, "TMPDIR="+s.dir, "PYTHONUNBUFFERED=1"), s.extraEnv...)
 }
 
 func (s *server) startOnce(port int) error {
