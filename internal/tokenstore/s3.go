@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/logging"
 )
 
 // DefaultS3KeyPrefix is the prefix of the s3 store's object keys when none is configured.
@@ -175,6 +176,12 @@ func newS3(ctx context.Context, cfg S3Config, extra ...func(*config.LoadOptions)
 			o.BaseEndpoint = aws.String(cfg.Endpoint)
 		}
 		o.UsePathStyle = cfg.UsePathStyle
+		// Checksums only where S3 requires them: many S3-compatible servers refuse the SDK's default trailing checksums,
+		// and the envelope is authenticated anyway. The SDK's logger writes to stderr, which is the provider's log
+		// channel: nothing of it belongs there (failures are returned as errors).
+		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+		o.Logger = logging.Nop{}
 	})
 	lockDir := cfg.LockDir
 	if lockDir == "" {
@@ -442,11 +449,20 @@ func (s *s3Store) ensureConditional(ctx context.Context) error {
 }
 
 func (s *s3Store) ignored(probeKey, what string) error {
-	return fmt.Errorf("%w: the bucket %q (%s) accepted a put of s3://%s/%s with %s, which must be refused; the s3 token "+
-		"store needs S3 conditional writes (If-None-Match / If-Match) to keep runners from overwriting each other's "+
-		"records, so it refuses to work here and nothing was exchanged: use AWS S3, or a server that implements them "+
-		"(and check that no proxy drops the headers)", ErrConditionalWritesIgnored, s.bucket, s.where, s.bucket, probeKey, what)
+	return &ignoredError{msg: fmt.Sprintf("the bucket %q ignored a conditional write (it accepted a put of s3://%s/%s with %s, "+
+		"which must be refused); the s3 token store needs S3 conditional writes (If-None-Match / If-Match) to keep runners "+
+		"from overwriting each other's records, so it refuses to work here and nothing was exchanged: use AWS S3, or a "+
+		"server that implements them, and check that no proxy drops the headers", s.bucket, s.bucket, probeKey, what)}
 }
+
+// ignoredError is the error of a bucket that ignored a conditional write. errors.Is(err, ErrConditionalWritesIgnored)
+// holds.
+type ignoredError struct{ msg string }
+
+func (e *ignoredError) Error() string { return e.msg }
+
+// Is makes errors.Is(err, ErrConditionalWritesIgnored) hold.
+func (e *ignoredError) Is(target error) bool { return target == ErrConditionalWritesIgnored }
 
 // s3StoreError is an error of the s3 store. Its text names the operation, the bucket and the object and holds no
 // credential; the errors it wraps are for errors.Is and errors.As, not for printing.
