@@ -299,4 +299,3 @@ func TestAccProvider_s3StoreConfiguration(t *testing.T) {
 			`resource "terraform_data" "later" { input = "tf-chains" }`, nil, words("Unknown Bipsync Token Store Setting")},
 	})
 }
-
