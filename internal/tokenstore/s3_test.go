@@ -345,14 +345,11 @@ func newHeaderProxy(t *testing.T, endpoint string, drop ...string) *headerProxy 
 	return p
 }
 
-func (p *headerProxy) putCount() int {
+// putsOf returns how many PUT requests reached path.
+func (p *headerProxy) putsOf(path string) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	n := 0
-	for _, c := range p.puts {
-		n += c
-	}
-	return n
+	return p.puts[path]
 }
 
 // A bucket that ignores conditional writes is caught by the probe before anything is written or exchanged: Lock and
@@ -420,7 +417,7 @@ func TestS3Store_ProbeOncePerProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	probePath := "/" + bucket + "/" + DefaultS3KeyPrefix + S3ProbeName
-	if got := proxy.puts[probePath]; got != 3 {
+	if got := proxy.putsOf(probePath); got != 3 {
 		t.Fatalf("first use: %d puts of the probe; want 3", got)
 	}
 	direct := openTestS3Store(t, S3Config{Bucket: bucket})
@@ -439,7 +436,7 @@ func TestS3Store_ProbeOncePerProcess(t *testing.T) {
 	} else {
 		mustUnlock(t, u)
 	}
-	if got := proxy.puts[probePath]; got != 3 {
+	if got := proxy.putsOf(probePath); got != 3 {
 		t.Fatalf("another store in this process: %d puts of the probe in all; want still 3", got)
 	}
 
@@ -450,7 +447,7 @@ func TestS3Store_ProbeOncePerProcess(t *testing.T) {
 	} else {
 		mustUnlock(t, u)
 	}
-	if got := proxy.puts[probePath]; got != 5 {
+	if got := proxy.putsOf(probePath); got != 5 {
 		t.Fatalf("a later process: %d puts of the probe in all; want 5", got)
 	}
 	if after := head(); after != before {
