@@ -47,11 +47,11 @@ var s3BucketSeq atomic.Int64
 func newTestS3Bucket(t *testing.T) string {
 	t.Helper()
 	name := fmt.Sprintf("bipsync-test-%d-%d", os.Getpid(), s3BucketSeq.Add(1))
-	st, err := NewS3(t.Context(), S3Config{Bucket: name, UsePathStyle: true, LockDir: t.TempDir()})
+	st, err := newS3(t.Context(), S3Config{Bucket: name, UsePathStyle: true, LockDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.(*s3Store).client.CreateBucket(t.Context(), &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
+	if _, err := st.client.CreateBucket(t.Context(), &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
 		t.Fatalf("create bucket %s: %v", name, err)
 	}
 	return name
@@ -575,7 +575,11 @@ func TestNewS3_Config(t *testing.T) {
 	if got, want := st.Describe(), `s3 store: bucket "good-bucket", objects under "ci/chains/", region eu-west-2, endpoint https://s3.example.com/base`; got != want {
 		t.Fatalf("Describe: %q; want %q", got, want)
 	}
-	if got := st.(*s3Store).objectKey(testKey(testSeed)); got != "ci/chains/"+string(testKey(testSeed)) {
+	s3st, ok := st.(*s3Store)
+	if !ok {
+		t.Fatalf("NewS3 returned a %T", st)
+	}
+	if got := s3st.objectKey(testKey(testSeed)); got != "ci/chains/"+string(testKey(testSeed)) {
 		t.Fatalf("object key %q", got)
 	}
 	cfgStore, err := New(Config{Backend: "s3", S3: S3Config{Bucket: "good-bucket", Region: "eu-west-2"}})

@@ -105,12 +105,9 @@ func start(t testing.TB, env []string) string {
 		unavailable(t, err.Error())
 		return ""
 	}
-	dir, err := os.MkdirTemp("", "mototest-")
-	if err != nil {
-		t.Fatalf("moto: %v", err)
-	}
+	dir := t.TempDir() // removed after the server stops: cleanups run last first
 	s := &server{prog: prog, dir: dir, extraEnv: env}
-	t.Cleanup(s.remove)
+	t.Cleanup(s.stop)
 	if err := s.start(); err != nil {
 		t.Fatalf("moto: %v", err)
 	}
@@ -255,11 +252,6 @@ func (s *server) stop() {
 		_ = proc.Kill()
 		<-done
 	}
-}
-
-func (s *server) remove() {
-	s.stop()
-	_ = os.RemoveAll(s.dir)
 }
 
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago. Another process may take it before the
