@@ -141,7 +141,9 @@ func (s *commandStore) PutClaim(ctx context.Context, key Key, seed string, c, re
 	return putClaim(ctx, s, key, seed, c, replaces)
 }
 
-func (s *commandStore) getEnvelope(ctx context.Context, key Key) ([]byte, error) { return s.get(ctx, key) }
+func (s *commandStore) getEnvelope(ctx context.Context, key Key) ([]byte, error) {
+	return s.get(ctx, key)
+}
 
 func (s *commandStore) Describe() string {
 	// Only the program: fixed arguments may carry a credential of the secret manager.
