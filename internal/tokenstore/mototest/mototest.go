@@ -45,7 +45,8 @@ const (
 // pyenvShims is where pyenv puts moto_server when pip installed it into a pyenv Python that is not on PATH.
 var pyenvShims = []string{"/root/.pyenv/shims"}
 
-// Find returns the path of moto_server: on PATH, else in pyenv's shims directory (PYENV_ROOT, ~/.pyenv, /root/.pyenv).
+// Find returns the path of moto_server: on PATH, else in pyenv's shims directory (PYENV_ROOT, ~/.pyenv, /root/.pyenv),
+// else in ~/.local/bin, where `pip install --user` puts it.
 // The error says where it looked and how to install it.
 func Find() (string, error) {
 	if p, err := exec.LookPath(Program); err == nil {
@@ -59,6 +60,9 @@ func Find() (string, error) {
 		dirs = append(dirs, filepath.Join(h, ".pyenv", "shims"))
 	}
 	dirs = append(dirs, pyenvShims...)
+	if h, err := os.UserHomeDir(); err == nil {
+		dirs = append(dirs, filepath.Join(h, ".local", "bin"))
+	}
 	for _, d := range dirs {
 		p := filepath.Join(d, Program)
 		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
