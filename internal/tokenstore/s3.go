@@ -39,6 +39,8 @@ const (
 	s3Timeout = 60 * time.Second
 	// maxS3KeyPrefix leaves room in S3's 1,024-byte object key for a chain key (64 characters).
 	maxS3KeyPrefix = 1024 - 64
+	// s3ConflictAttempts bounds the puts of one save that S3 refuses with 409 ConditionalRequestConflict.
+	s3ConflictAttempts = 3
 )
 
 // ErrConditionalWritesIgnored marks a bucket (or an S3-compatible server) that accepted a write whose condition did not
@@ -295,53 +297,68 @@ func (s *s3Store) getEnvelope(ctx context.Context, key Key) ([]byte, error) {
 // when it replaces nothing, else If-Match on the ETag of the object read just before (after checking that its header
 // holds the replaced revision). A refused write reads what the object holds: the envelope being put (an earlier put
 // that landed although it reported a failure, or the SDK's retry of one that did) is success, anything else a
-// *ConflictError.
+// *ConflictError. A 409 ConditionalRequestConflict (another conditional write to the object was in flight) over an
+// object that still holds what the put replaces is tried again, as S3 advises.
 func (s *s3Store) putEnvelope(ctx context.Context, key Key, data []byte, next Revision, replaces *Revision) error {
 	if err := s.ensureConditional(ctx); err != nil {
 		return err
 	}
-	in := &s3.PutObjectInput{
-		Bucket:      aws.String(s.bucket),
-		Key:         aws.String(s.objectKey(key)),
-		ContentType: aws.String("text/plain"),
-	}
-	if replaces == nil {
-		in.IfNoneMatch = aws.String("*")
-	} else {
-		cur, etag, err := s.get(ctx, "save", key)
-		if err != nil {
-			return err
+	for attempt := 1; ; attempt++ {
+		in := &s3.PutObjectInput{
+			Bucket:      aws.String(s.bucket),
+			Key:         aws.String(s.objectKey(key)),
+			ContentType: aws.String("text/plain"),
 		}
-		current, err := currentRevision(cur)
-		if err != nil {
-			return fmt.Errorf("token store record s3://%s/%s: %w; it is left alone: move it aside if you are sure it is dead",
-				s.bucket, s.objectKey(key), err)
+		if replaces == nil {
+			in.IfNoneMatch = aws.String("*")
+		} else {
+			cur, etag, err := s.get(ctx, "save", key)
+			if err != nil {
+				return err
+			}
+			current, err := s.revisionOf(key, cur)
+			if err != nil {
+				return err
+			}
+			if landed, err := checkReplace(current, replaces, next); landed || err != nil {
+				return err
+			}
+			in.IfMatch = aws.String(etag)
 		}
-		if landed, err := checkReplace(current, replaces, next); landed || err != nil {
-			return err
+		err := s.put(ctx, in, data)
+		if err == nil {
+			return nil
 		}
-		in.IfMatch = aws.String(etag)
+		if !isPreconditionFailed(err) {
+			return s.fail(ctx, "save", key, err)
+		}
+		cur, _, gerr := s.get(ctx, "save", key)
+		if gerr != nil {
+			return gerr
+		}
+		current, cerr := s.revisionOf(key, cur)
+		if cerr != nil {
+			return cerr
+		}
+		if current != nil && current.Matches(next) {
+			return nil
+		}
+		stillHolds := current == nil && replaces == nil || current != nil && replaces != nil && current.Matches(*replaces)
+		if !isConcurrentConditional(err) || !stillHolds || attempt == s3ConflictAttempts {
+			return &ConflictError{Replaces: replaces, Current: current}
+		}
 	}
-	err := s.put(ctx, in, data)
-	if err == nil {
-		return nil
+}
+
+// revisionOf is the revision of the envelope the object of key holds (nil: none). An envelope that does not parse is
+// never replaced.
+func (s *s3Store) revisionOf(key Key, data []byte) (*Revision, error) {
+	current, err := currentRevision(data)
+	if err != nil {
+		return nil, fmt.Errorf("token store record s3://%s/%s: %w; it is left alone: move it aside if you are sure it is dead",
+			s.bucket, s.objectKey(key), err)
 	}
-	if !isPreconditionFailed(err) {
-		return s.fail(ctx, "save", key, err)
-	}
-	cur, _, gerr := s.get(ctx, "save", key)
-	if gerr != nil {
-		return gerr
-	}
-	current, cerr := currentRevision(cur)
-	if cerr != nil {
-		return fmt.Errorf("token store record s3://%s/%s: %w; it is left alone: move it aside if you are sure it is dead",
-			s.bucket, s.objectKey(key), cerr)
-	}
-	if current != nil && current.Matches(next) {
-		return nil
-	}
-	return &ConflictError{Replaces: replaces, Current: current}
+	return current, nil
 }
 
 // put runs one PutObject of data, bounded by s3Timeout.
@@ -380,6 +397,12 @@ func (s *s3Store) get(ctx context.Context, op string, key Key) ([]byte, string, 
 			"the server is not S3-compatible enough for the s3 token store", s.bucket, s.objectKey(key))
 	}
 	return data, *out.ETag, nil
+}
+
+// isConcurrentConditional tells whether S3 refused a conditional write because another one to the object was in flight.
+func isConcurrentConditional(err error) bool {
+	var ae smithy.APIError
+	return errors.As(err, &ae) && ae.ErrorCode() == "ConditionalRequestConflict"
 }
 
 // isPreconditionFailed tells whether S3 refused a conditional write: 412 PreconditionFailed, or 409

@@ -320,6 +320,8 @@ type headerProxy struct {
 	drop []string
 	mu   sync.Mutex
 	puts map[string]int
+	// conflicts is how many PUTs of a path to answer with 409 ConditionalRequestConflict instead of forwarding them.
+	conflicts map[string]int
 }
 
 func newHeaderProxy(t *testing.T, endpoint string, drop ...string) *headerProxy {
@@ -328,7 +330,7 @@ func newHeaderProxy(t *testing.T, endpoint string, drop ...string) *headerProxy 
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &headerProxy{drop: drop, puts: map[string]int{}}
+	p := &headerProxy{drop: drop, puts: map[string]int{}, conflicts: map[string]int{}}
 	rp := httputil.NewSingleHostReverseProxy(target)
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		for _, h := range p.drop {
@@ -337,7 +339,19 @@ func newHeaderProxy(t *testing.T, endpoint string, drop ...string) *headerProxy 
 		if r.Method == http.MethodPut {
 			p.mu.Lock()
 			p.puts[r.URL.Path]++
+			conflict := p.conflicts[r.URL.Path] > 0
+			if conflict {
+				p.conflicts[r.URL.Path]--
+			}
 			p.mu.Unlock()
+			if conflict {
+				_, _ = io.Copy(io.Discard, r.Body)
+				w.Header().Set("Content-Type", "application/xml")
+				w.WriteHeader(http.StatusConflict)
+				_, _ = io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>ConditionalRequestConflict</Code>`+
+					`<Message>A conflicting conditional operation is currently in progress against this resource.</Message></Error>`)
+				return
+			}
 		}
 		rp.ServeHTTP(w, r)
 	}))
@@ -350,6 +364,45 @@ func (p *headerProxy) putsOf(path string) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.puts[path]
+}
+
+// A 409 ConditionalRequestConflict (another conditional write was in flight) over an object that still holds what the
+// save replaces is tried again, for a first record and for a replacing one; past the bound it is a conflict.
+func TestS3Store_ConditionalRequestConflictRetried(t *testing.T) {
+	endpoint := mototest.Start(t)
+	s3TestEnv(t, endpoint)
+	bucket := newTestS3Bucket(t)
+	proxy := newHeaderProxy(t, endpoint)
+	st := openTestS3Store(t, S3Config{Bucket: bucket, Endpoint: proxy.srv.URL})
+	key := testKey(testSeed)
+	path := "/" + bucket + "/" + st.objectKey(key)
+	setConflicts := func(n int) {
+		proxy.mu.Lock()
+		proxy.conflicts[path] = n
+		proxy.mu.Unlock()
+	}
+	rec := sampleRecord()
+	setConflicts(1)
+	if err := st.Save(t.Context(), key, testSeed, rec, nil); err != nil {
+		t.Fatalf("first save after a 409: %v; want it tried again", err)
+	}
+	next := nextRecord(rec)
+	setConflicts(2)
+	if err := st.Save(t.Context(), key, testSeed, next, rec.Revision().Ptr()); err != nil {
+		t.Fatalf("replacing save after two 409s: %v; want it tried again", err)
+	}
+	if got := proxy.putsOf(path); got != 5 {
+		t.Fatalf("%d puts of the record; want 5 (two saves, three refused)", got)
+	}
+	setConflicts(s3ConflictAttempts)
+	err := st.Save(t.Context(), key, testSeed, nextRecord(next), next.Revision().Ptr())
+	var ce *ConflictError
+	if !errors.As(err, &ce) {
+		t.Fatalf("after %d 409s: got %v; want a *ConflictError", s3ConflictAttempts, err)
+	}
+	if got, err := st.Load(t.Context(), key, testSeed); err != nil || !recordsEqual(got, next) {
+		t.Fatalf("got %+v, %v; want the second record kept", got, err)
+	}
 }
 
 // A bucket that ignores conditional writes is caught by the probe before anything is written or exchanged: Lock and
