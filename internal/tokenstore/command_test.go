@@ -57,7 +57,7 @@ func TestNewCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (Traits{Persistent: true, AtomicSave: true}); cond.Traits() != want {
+	if want := (Traits{Persistent: true, AtomicSave: true, Claims: true}); cond.Traits() != want {
 		t.Fatalf("protocol 2: got traits %+v; want %+v", cond.Traits(), want)
 	}
 
