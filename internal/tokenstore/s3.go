@@ -130,9 +130,9 @@ func CheckS3Endpoint(endpoint string) error {
 //
 // Every write is conditional: a new record is put with If-None-Match "*", a record that replaces another with If-Match
 // on the ETag of the object read just before, after checking that the object holds the replaced revision. S3 refuses
-// either when another runner wrote first, so a store never goes back. Because S3 has no lock, runners claim a head
-// (Claimer) before exchanging it; Lock is a file lock on this machine, so that its processes queue rather than claim
-// against each other. Before its first write the store checks, once per process, that the bucket refuses a conditional
+// either when another runner wrote first, so a store never goes back. Because S3 has no lock, the store is a Claimer
+// (a claim is an object of its own, written with the same conditions), so that runners can claim a head before
+// exchanging it; Lock is a file lock on this machine, so that its processes queue rather than race each other. Before its first write the store checks, once per process, that the bucket refuses a conditional
 // write whose condition does not hold (see the probe object, S3ProbeName), and refuses to work with one that does not.
 //
 // NewS3 reads the AWS configuration (files and environment) but sends nothing; the first operation does.
