@@ -299,3 +299,59 @@ func TestAccProvider_s3StoreConfiguration(t *testing.T) {
 			`resource "terraform_data" "later" { input = "tf-chains" }`, nil, words("Unknown Bipsync Token Store Setting")},
 	})
 }
+
+// No log of a run holds the AWS credentials: the provider's own at TRACE, through a run whose bucket is missing and one
+// that works. TF_ACC_LOG_PATH is process-wide, so this test is not parallel.
+func TestAccAccessToken_s3StoreLogsNoCredentials(t *testing.T) {
+	f := newFixture(t)
+	endpoint := mototest.Start(t)
+	s3AccEnv(t, endpoint)
+	bucket, _ := s3AccBucket(t, endpoint)
+	const secret, session = "s3cr3t-log-key-0a1b2c3d4e5f", "s3ss10n-log-token-6a7b8c9d0e1f"
+	t.Setenv("AWS_SECRET_ACCESS_KEY", secret)
+	t.Setenv("AWS_SESSION_TOKEN", session)
+	logFile := filepath.Join(t.TempDir(), "acc.log")
+	t.Setenv("TF_ACC_LOG_PATH", logFile)
+	t.Setenv("TF_ACC_LOG", "TRACE")
+	t.Setenv("TF_LOG_PROVIDER", "TRACE")
+	t.Setenv("TF_LOG_SDK", "TRACE")
+	t.Setenv("TF_LOG_SDK_FRAMEWORK", "TRACE")
+	seed := f.seed()
+	var errText string
+	resource.UnitTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: f.factories(),
+		// The failing step's error is taken here rather than by ExpectError, so that its text can be scanned too.
+		ErrorCheck: func(err error) error {
+			if errText != "" || !summaryWith(summaryStoreError, "the bucket does not exist").MatchString(err.Error()) {
+				return err
+			}
+			errText = err.Error()
+			return nil
+		},
+		// The failing run first: the destroy after the last step runs with its configuration.
+		Steps: []resource.TestStep{
+			{Config: f.postgresConfig(s3StoreBody("no-such-bucket", endpoint, tokenstore.DefaultS3KeyPrefix), seed)},
+			{
+				Config:            f.postgresConfig(s3StoreBody(bucket, endpoint, tokenstore.DefaultS3KeyPrefix), seed),
+				ConfigStateChecks: []statecheck.StateCheck{f.echoToken("echo.t")},
+			},
+		},
+	})
+	if errText == "" {
+		t.Fatal("the run with the missing bucket did not fail with Bipsync Token Store Error")
+	}
+	log, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(log), "configured bipsync provider") || !strings.Contains(string(log), "s3 store: bucket") {
+		t.Fatal("the log holds no line of the provider's own about the s3 store; want its TRACE output scanned too")
+	}
+	for what, text := range map[string]string{"the log": string(log), "the error": errText} {
+		for _, s := range []string{secret, session} {
+			if strings.Contains(text, s) {
+				t.Errorf("%s holds an AWS credential", what)
+			}
+		}
+	}
+}
