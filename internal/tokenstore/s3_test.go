@@ -84,7 +84,7 @@ func openTestS3Store(t *testing.T, cfg S3Config) *s3Store {
 
 // newParallelS3Store is newTestS3Store for parallel tests: it leaves the environment alone and gives the SDK the
 // endpoint, the region and the credentials itself.
-func newParallelS3Store(t *testing.T) *s3Store {
+func newParallelS3Store(t testing.TB) *s3Store {
 	t.Helper()
 	endpoint := mototest.Start(t)
 	opts := []func(*config.LoadOptions) error{
