@@ -225,7 +225,7 @@ func (p *bipsyncProvider) Schema(_ context.Context, _ provider.SchemaRequest, re
 						CustomType: timetypes.GoDurationType{},
 						MarkdownDescription: "How long a run whose exchange Bipsync refused as already used waits for another " +
 							"runner's newer record to appear in the token store before it reports a dead chain, as a Go " +
-							"duration. Used with the `command` backend, whose lock covers one machine only (the `file` and " +
+							"duration. Used with the `command` and `s3` backends, whose lock covers one machine only (the `file` and " +
 							"`postgres` backends re-read the store once: every user of them waits on their lock). Defaults to " +
 							"three times `request_timeout` (`90s`); at least `request_timeout` (the other runner's exchange " +
 							"alone may take that long) and at most `30m`. Falls back to the `BIPSYNC_TOKEN_STORE_ADOPT_WAIT` " +
