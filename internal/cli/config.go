@@ -109,6 +109,9 @@ func (e *env) tokenClient(c client) (*bipsync.Client, error) {
 // storeFlags name a token store: the same sources as the provider's token_store block.
 type storeFlags struct {
 	backend, path, command, protocol, adoptWait, connStr, schemaName string
+
+	// s3 are the s3 backend's flags.
+	s3 s3Flags
 }
 
 // storeSettings are the resolved store flags.
@@ -119,7 +122,7 @@ type storeSettings struct {
 }
 
 func (s *storeFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&s.backend, "token-store", "", "token store `backend`: file, command, postgres or none (default $"+settings.EnvTokenStore+", else file)")
+	fs.StringVar(&s.backend, "token-store", "", "token store `backend`: file, command, postgres, s3 or none (default $"+settings.EnvTokenStore+", else file)")
 	fs.StringVar(&s.path, "token-store-path", "", "`directory` of the file backend (default $"+settings.EnvTokenStorePath+
 		", else terraform-provider-bipsync/chains in the user cache directory)")
 	fs.StringVar(&s.command, "token-store-command", "", "`program` and fixed arguments of the command backend, as a JSON array or "+
@@ -133,6 +136,7 @@ func (s *storeFlags) register(fs *flag.FlagSet) {
 		"~/.pgpass, not here, where other users of the machine can read it")
 	fs.StringVar(&s.schemaName, "token-store-schema-name", "", "`schema` of the postgres backend's table (default $"+
 		settings.EnvTokenStoreSchemaName+", else "+tokenstore.DefaultPostgresSchema+")")
+	s.s3.register(fs)
 }
 
 // storeFlagGiven tells whether any flag of storeFlags was given: every one of them is named token-store*.
@@ -172,6 +176,13 @@ func (s *storeFlags) resolve() (storeSettings, error) {
 			}
 		}
 		out.cfg.ConnStr, out.cfg.SchemaName = connStr, schema
+	}
+	if backend == "s3" {
+		c, err := s.s3.resolve()
+		if err != nil {
+			return storeSettings{}, err
+		}
+		out.cfg.S3 = c
 	}
 	if backend == "command" && len(out.cfg.Command) == 0 {
 		return storeSettings{}, usagef("the command backend needs -token-store-command or %s: the program that keeps "+

@@ -323,7 +323,7 @@ func TestAuthorize_usage(t *testing.T) {
 		{"store flag without -store", append(ep, "-token-store", "none"), "add -store"},
 		{"postgres flag without -store", append(ep, "-token-store-schema-name", "chains"), "add -store"},
 		{"store none", append(ep, "-store", "-token-store", "none"), "keeps records"},
-		{"bad store backend", append(ep, "-store", "-token-store", "vault"), "not file, command, postgres or none"},
+		{"bad store backend", append(ep, "-store", "-token-store", "vault"), "not file, command, postgres, s3 or none"},
 		{"bad postgres connection string", append(ep, "-store", "-token-store", "postgres", "-token-store-conn-str",
 			"host=db port=notaport password=Pa55-cli-4412"), "the postgres connection string from the --token-store-conn-str flag"},
 		{"bad postgres schema", append(ep, "-store", "-token-store", "postgres", "-token-store-schema-name", "pg_x"), "reserved"},

@@ -39,12 +39,15 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(Run(context.Background(), args, IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}, Options{}))
 	}
-	// PG*: libpq's variables, which the postgres store reads; a developer's PGHOST must not decide where tests go.
+	// PG*: libpq's variables, which the postgres store reads; a developer's PGHOST must not decide where tests go. AWS_*:
+	// the s3 store's, which get moto's dummy credentials instead (each test names its server with flags).
 	for _, kv := range os.Environ() {
-		if name, _, _ := strings.Cut(kv, "="); strings.HasPrefix(name, "BIPSYNC_") || strings.HasPrefix(name, "PG") {
+		if name, _, _ := strings.Cut(kv, "="); strings.HasPrefix(name, "BIPSYNC_") || strings.HasPrefix(name, "PG") ||
+			strings.HasPrefix(name, "AWS_") {
 			os.Unsetenv(name)
 		}
 	}
+	setS3TestEnv()
 	pgtest.Main(m) // runs the tests, then removes the PostgreSQL server the postgres store's tests share
 }
 
@@ -57,6 +60,8 @@ type fixture struct {
 	dir string
 	// pgConnStr is the fixture's database for the postgres store, made on first use.
 	pgConnStr string
+	// s3Flags name the fixture's bucket for the s3 store, made on first use.
+	s3Flags []string
 }
 
 func newFixture(t *testing.T, opts bipsynctest.Options) *fixture {

@@ -56,6 +56,7 @@ var storeKinds = []storeKind{
 		}
 		return []string{"-token-store", "postgres", "-token-store-conn-str", f.pgConnStr}
 	}},
+	{"s3", s3StoreFlags},
 }
 
 // source returns a token source over the store the flags name, as a provider configured the same way would have.

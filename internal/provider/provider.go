@@ -98,6 +98,12 @@ type tokenStoreModel struct {
 	AdoptWait       timetypes.GoDuration `tfsdk:"adopt_wait"`
 	ConnStr         types.String         `tfsdk:"conn_str"`
 	SchemaName      types.String         `tfsdk:"schema_name"`
+	Bucket          types.String         `tfsdk:"bucket"`
+	KeyPrefix       types.String         `tfsdk:"key_prefix"`
+	Region          types.String         `tfsdk:"region"`
+	Endpoints       types.Object         `tfsdk:"endpoints"`
+	UsePathStyle    types.Bool           `tfsdk:"use_path_style"`
+	Profile         types.String         `tfsdk:"profile"`
 }
 
 func (p *bipsyncProvider) Metadata(_ context.Context, _ provider.MetadataRequest, resp *provider.MetadataResponse) {
@@ -176,7 +182,9 @@ func (p *bipsyncProvider) Schema(_ context.Context, _ provider.SchemaRequest, re
 						MarkdownDescription: "`file` (default): one encrypted file per chain under `path`, with an OS file lock. " +
 							"`command`: an external program keeps the records (for CI secret managers). `postgres`: a table in a " +
 							"PostgreSQL database (`conn_str`, `schema_name`), with a lock per chain in the database, for runners on " +
-							"several machines. `none`: keep nothing; " +
+							"several machines. `s3`: one object per chain in an S3 bucket (`bucket`, `key_prefix`, `region`, " +
+							"`endpoints`, `use_path_style`, `profile`, as for Terraform's `s3` state backend), written with S3's " +
+							"conditional writes, for runners on several machines. `none`: keep nothing; " +
 							"then `bipsync_access_token` accepts only the `client_credentials` grant, because a refresh exchange " +
 							"with nowhere to keep the new refresh token would kill the chain. Falls back to the " +
 							"`BIPSYNC_TOKEN_STORE` environment variable.",
@@ -217,7 +225,7 @@ func (p *bipsyncProvider) Schema(_ context.Context, _ provider.SchemaRequest, re
 						CustomType: timetypes.GoDurationType{},
 						MarkdownDescription: "How long a run whose exchange Bipsync refused as already used waits for another " +
 							"runner's newer record to appear in the token store before it reports a dead chain, as a Go " +
-							"duration. Used with the `command` backend, whose lock covers one machine only (the `file` and " +
+							"duration. Used with the `command` and `s3` backends, whose lock covers one machine only (the `file` and " +
 							"`postgres` backends re-read the store once: every user of them waits on their lock). Defaults to " +
 							"three times `request_timeout` (`90s`); at least `request_timeout` (the other runner's exchange " +
 							"alone may take that long) and at most `30m`. Falls back to the `BIPSYNC_TOKEN_STORE_ADOPT_WAIT` " +
@@ -241,6 +249,12 @@ func (p *bipsyncProvider) Schema(_ context.Context, _ provider.SchemaRequest, re
 							"`BIPSYNC_TOKEN_STORE_SCHEMA_NAME` environment variable.",
 						Validators: []validator.String{checkString("a PostgreSQL schema name", tokenstore.CheckPostgresSchemaName)},
 					},
+					"bucket":         s3BucketAttribute(),
+					"key_prefix":     s3KeyPrefixAttribute(),
+					"region":         s3RegionAttribute(),
+					"endpoints":      s3EndpointsAttribute(),
+					"use_path_style": s3UsePathStyleAttribute(),
+					"profile":        s3ProfileAttribute(),
 				},
 			},
 		},
@@ -342,7 +356,7 @@ func (p *bipsyncProvider) Configure(ctx context.Context, req provider.ConfigureR
 
 func openStore(cfg resolvedConfig) (tokenstore.Store, error) {
 	return tokenstore.New(tokenstore.Config{Backend: cfg.storeBackend, Path: cfg.storePath, Command: cfg.storeCommand,
-		Protocol: cfg.storeProtocol, ConnStr: cfg.storeConnStr, SchemaName: cfg.storeSchemaName})
+		Protocol: cfg.storeProtocol, ConnStr: cfg.storeConnStr, SchemaName: cfg.storeSchemaName, S3: cfg.storeS3})
 }
 
 func (p *bipsyncProvider) Resources(_ context.Context) []func() resource.Resource {

@@ -70,7 +70,8 @@ func TestMain(m *testing.M) {
 	for _, v := range []string{settings.EnvClient, settings.EnvBaseURL, settings.EnvClientID, settings.EnvClientSecret,
 		settings.EnvRequestTimeout, settings.EnvRequestEncoding, settings.EnvRefreshTokenLifetime, settings.EnvTokenStore,
 		settings.EnvTokenStorePath, settings.EnvTokenStoreCommand, settings.EnvTokenStoreConnStr, settings.EnvTokenStoreSchemaName,
-		settings.EnvRefreshToken} {
+		settings.EnvRefreshToken, settings.EnvTokenStoreBucket, settings.EnvTokenStoreKeyPrefix, settings.EnvTokenStoreRegion,
+		settings.EnvTokenStoreEndpointS3, settings.EnvTokenStoreUsePathStyle, settings.EnvTokenStoreProfile} {
 		if val, ok := os.LookupEnv(v); ok {
 			userEnv[v] = val
 		}

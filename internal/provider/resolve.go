@@ -32,6 +32,7 @@ type resolvedConfig struct {
 	adoptWait            time.Duration
 	storeConnStr         string
 	storeSchemaName      string
+	storeS3              tokenstore.S3Config
 }
 
 // setting is one provider argument: its value in the configuration, its environment fallback and where to report.
@@ -222,6 +223,7 @@ func resolveStore(m *tokenStoreModel, diags *diag.Diagnostics, cfg *resolvedConf
 				"program that keeps records, run as `command... get KEY` and `command... put KEY`.")
 	}
 	resolvePostgres(m, backend, diags, cfg)
+	resolveS3(m, backend, diags, cfg)
 }
 
 // resolvePostgres reads the postgres backend's settings. They are checked whatever the backend, since a value in the

@@ -34,6 +34,9 @@ func conditionalStores(t *testing.T) map[string]func(t *testing.T) (Store, strin
 		"postgres": func(t *testing.T) (Store, string) {
 			return newTestPostgresStore(t, pgtest.Start(t)), ""
 		},
+		"s3": func(t *testing.T) (Store, string) {
+			return newParallelS3Store(t), ""
+		},
 	}
 }
 
@@ -47,6 +50,8 @@ func writeRaw(t *testing.T, st Store, smDir string, key Key, data []byte) {
 		}
 	case *postgresStore:
 		pgWriteRaw(t, st, key, data)
+	case *s3Store:
+		s3WriteRaw(t, st, key, data)
 	default:
 		if err := os.WriteFile(filepath.Join(smDir, string(key)), data, 0o600); err != nil {
 			t.Fatal(err)
@@ -63,6 +68,8 @@ func readRaw(t *testing.T, st Store, smDir string, key Key) []byte {
 		return b
 	case *postgresStore:
 		return pgReadRaw(t, st, key)
+	case *s3Store:
+		return s3ReadRaw(t, st, key)
 	default:
 		b, _ := os.ReadFile(filepath.Join(smDir, string(key)))
 		return b

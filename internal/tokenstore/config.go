@@ -1,13 +1,14 @@
 package tokenstore
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
 )
 
 // Backends are the token store backends a Config may name, the default first.
-var Backends = []string{"file", "command", "postgres", "none"}
+var Backends = []string{"file", "command", "postgres", "s3", "none"}
 
 // CheckBackend refuses a backend that is not one of Backends; empty is the default, "file".
 func CheckBackend(backend string) error {
@@ -20,7 +21,7 @@ func CheckBackend(backend string) error {
 // Config names a store the way the provider's token_store block and the BIPSYNC_TOKEN_STORE* variables do, so that the
 // provider and the binary's subcommands open the same store from the same settings.
 type Config struct {
-	// Backend is "file" (the default when empty), "command", "postgres" or "none".
+	// Backend is "file" (the default when empty), "command", "postgres", "s3" or "none".
 	Backend string
 	// Path is the file store's directory; empty is DefaultDir.
 	Path string
@@ -31,6 +32,8 @@ type Config struct {
 	// ConnStr and SchemaName configure the postgres store (see PostgresConfig).
 	ConnStr    string
 	SchemaName string
+	// S3 configures the s3 store.
+	S3 S3Config
 }
 
 // New opens the store cfg names.
@@ -45,6 +48,8 @@ func New(cfg Config) (Store, error) {
 		return NewCommand(CommandConfig{Argv: cfg.Command, Protocol: cfg.Protocol})
 	case "postgres":
 		return NewPostgres(PostgresConfig{ConnStr: cfg.ConnStr, SchemaName: cfg.SchemaName})
+	case "s3":
+		return NewS3(context.Background(), cfg.S3)
 	case "", "file":
 		dir := cfg.Path
 		if dir == "" {

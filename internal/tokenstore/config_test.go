@@ -25,7 +25,7 @@ func TestNew(t *testing.T) {
 		{name: "postgres", cfg: Config{Backend: "postgres", ConnStr: "host=db.internal dbname=tf", SchemaName: "ci"}},
 		{name: "postgres, bad connection string", cfg: Config{Backend: "postgres", ConnStr: "port=notaport"}, err: "conn_str"},
 		{name: "postgres, bad schema", cfg: Config{Backend: "postgres", SchemaName: "pg_x"}, err: "schema_name"},
-		{name: "unknown backend", cfg: Config{Backend: "vault"}, err: `"vault" is not file, command, postgres or none`},
+		{name: "unknown backend", cfg: Config{Backend: "vault"}, err: `"vault" is not file, command, postgres, s3 or none`},
 	} {
 		st, err := New(tc.cfg)
 		switch {

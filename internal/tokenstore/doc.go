@@ -27,6 +27,7 @@
 // Backends: NewFile (the default: a directory under the user cache dir with an OS file lock per chain),
 // NewCommand (an external helper for CI secret managers, protocol 1 get/put or protocol 2 conditional put),
 // NewPostgres (a table in a PostgreSQL database that runners on several machines share, with an advisory lock per chain
-// in the database) and NewNone (nothing is kept). A record a store would not take can be kept in a rescue file (WriteRescue) and put back later
+// in the database), NewS3 (an object per chain in an S3 bucket, written with S3's conditional writes, with claims and a
+// local lock) and NewNone (nothing is kept). A record a store would not take can be kept in a rescue file (WriteRescue) and put back later
 // (Restore).
 package tokenstore
