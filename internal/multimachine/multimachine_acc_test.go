@@ -365,7 +365,9 @@ func TestAccMultiMachine_replayDetectionGetPut(t *testing.T) {
 			// A short adopt_wait (10 s real): in the second round every runner waits it out for a record that never comes.
 			f, c := newChain(t, sc, replay, 10*time.Second*rate)
 			tb := &table{}
-			defer func() { tb.log(t, "8 machines at once on a store without conditional writes (server: replay detection)") }()
+			defer func() {
+				tb.log(t, "8 machines at once on a store without conditional writes (server: replay detection)")
+			}()
 			truthful := func(r multimachine.RoundResult) {
 				t.Helper()
 				for _, p := range r.Problems {
