@@ -1,0 +1,92 @@
+package multimachine
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/bipsync/terraform-provider-bipsync/internal/tokenstore"
+)
+
+// TestDirStore_writes: a directory store counts the writes that landed for a chain, its record's and its claim's, and
+// no others: not a conditional put refused, not a repeat of one that landed, not another chain's.
+func TestDirStore_writes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const seed = "seed-refresh-token"
+	for _, tc := range []struct {
+		mode     string
+		protocol int
+		// want is the count after: a first record, the same save again, a fork's save of the same revision, a save of
+		// another chain, a claim.
+		want []int
+	}{
+		{HelperGetPut, tokenstore.ProtocolGetPut, []int{1, 2, 3, 3, -1}},
+		{HelperConditional, tokenstore.ProtocolConditional, []int{1, 1, 1, 1, 2}},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			// The helper's puts run in this process, as RunStoreHelper; the store only counts.
+			st := DirStore(tc.mode, tc.mode, dir)
+			key := tokenstore.KeyFor("http://127.0.0.1:1/v1/oauth/token", "cli", seed)
+			other := tokenstore.KeyFor("http://127.0.0.1:1/v1/oauth/token", "cli", "another seed")
+			first := &tokenstore.Record{RefreshToken: seed, ID: tokenstore.NewRecordID()}
+			fork := &tokenstore.Record{RefreshToken: seed, ID: tokenstore.NewRecordID()}
+
+			check := func(step int) {
+				t.Helper()
+				if tc.want[step] < 0 {
+					return
+				}
+				got, err := st.writes(ctx, key)
+				if err != nil || got != tc.want[step] {
+					t.Errorf("step %d: got (%d, %v) writes; want %d", step, got, err, tc.want[step])
+				}
+			}
+			put(t, tc.mode, dir, key, seed, first, nil)
+			check(0)
+			put(t, tc.mode, dir, key, seed, first, nil)
+			check(1)
+			put(t, tc.mode, dir, key, seed, fork, nil)
+			check(2)
+			put(t, tc.mode, dir, other, "another seed", first, nil)
+			check(3)
+			if tc.protocol == tokenstore.ProtocolConditional {
+				claim := &tokenstore.Claim{ID: tokenstore.NewRecordID(), Head: first.Revision(), Holder: "h", At: time.Now(), TTL: time.Minute}
+				data, err := tokenstore.SealClaim(key, seed, claim)
+				if err != nil {
+					t.Fatal(err)
+				}
+				putData(t, tc.mode, dir, tokenstore.ClaimKey(key), data, "none", claim.Revision().Ptr().String())
+				check(4)
+			}
+		})
+	}
+}
+
+// put runs the helper's put of rec in place of no record, as the command store does.
+func put(t *testing.T, mode, dir string, key tokenstore.Key, seed string, rec *tokenstore.Record, replaces *tokenstore.Revision) {
+	t.Helper()
+	data, err := tokenstore.Seal(key, seed, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := "none"
+	if replaces != nil {
+		rep = replaces.Ptr().String()
+	}
+	putData(t, mode, dir, key, data, rep, rec.Revision().Ptr().String())
+}
+
+func putData(t *testing.T, mode, dir string, key tokenstore.Key, data []byte, replaces, revision string) {
+	t.Helper()
+	env := map[string]string{tokenstore.EnvStoreReplaces: replaces, tokenstore.EnvStoreRevision: revision}
+	var stderr bytes.Buffer
+	code := RunStoreHelper(mode, []string{dir, "put", string(key)}, bytes.NewReader(data), io.Discard, &stderr, func(k string) string { return env[k] })
+	if code != 0 && code != tokenstore.ExitConflict {
+		t.Fatalf("put: exit %d: %s", code, stderr.String())
+	}
+}
