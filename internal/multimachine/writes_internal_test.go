@@ -3,11 +3,13 @@ package multimachine
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"testing"
 	"time"
 
 	"github.com/bipsync/terraform-provider-bipsync/internal/tokenstore"
+	"github.com/bipsync/terraform-provider-bipsync/internal/tokenstore/pgtest"
 )
 
 // TestDirStore_writes: a directory store counts the writes that landed for a chain, its record's and its claim's, and
@@ -89,4 +91,47 @@ func putData(t *testing.T, mode, dir string, key tokenstore.Key, data []byte, re
 	if code != 0 && code != tokenstore.ExitConflict {
 		t.Fatalf("put: exit %d: %s", code, stderr.String())
 	}
+}
+
+// TestPostgresStore_writes: the postgres store counts, through its trigger, the rows of a chain that a save inserted or
+// updated, and no others: not a save that changed nothing (a repeat of one that landed), not another chain's.
+func TestPostgresStore_writes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const seed = "seed-refresh-token"
+	db := pgtest.DatabaseName(pgtest.Start(t))
+	srv := pgtest.Shared(t)
+	st := PostgresStore("postgres", fmt.Sprintf("host=127.0.0.1 port=%d user=%s dbname=%s sslmode=disable",
+		srv.Port(), pgtest.Superuser, db), srv.Password())
+	store, err := st.open("", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := tokenstore.KeyFor("http://127.0.0.1:1/v1/oauth/token", "cli", seed)
+	other := tokenstore.KeyFor("http://127.0.0.1:1/v1/oauth/token", "cli", "another seed")
+	check := func(step string, want int) {
+		t.Helper()
+		if got, err := st.writes(ctx, key); err != nil || got != want {
+			t.Errorf("%s: got (%d, %v) writes; want %d", step, got, err, want)
+		}
+	}
+	check("before anything", 0) // installs the trigger
+	first := &tokenstore.Record{RefreshToken: seed, ID: tokenstore.NewRecordID()}
+	if err := store.Save(ctx, key, seed, first, nil); err != nil {
+		t.Fatal(err)
+	}
+	check("the first record", 1)
+	if err := store.Save(ctx, key, seed, first, nil); err != nil {
+		t.Fatalf("the same save again: %v", err)
+	}
+	check("the same save again", 1)
+	if err := store.Save(ctx, other, "another seed", first, nil); err != nil {
+		t.Fatal(err)
+	}
+	check("another chain's record", 1)
+	next := &tokenstore.Record{RefreshToken: "rt-1", Generation: 1, ID: tokenstore.NewRecordID()}
+	if err := store.Save(ctx, key, seed, next, first.Revision().Ptr()); err != nil {
+		t.Fatal(err)
+	}
+	check("the next record", 2)
 }
