@@ -124,14 +124,12 @@ type storeCase struct {
 }
 
 // claimsLanded turns the claim-based stores on under replay detection: the conditional helper (command_protocol 2)
-// here, and the s3 store once it is one of storeCases. It is the one switch for them.
-//
-// The stores can claim a head (tokenstore.Claimer), but the claim is only replay-free once tokensource claims the head
-// before every exchange. Until then, a conditional helper's runners race for a head as get/put ones do (the loser is
-// refused and adopts the winner's record) and replay detection revokes the chain: with claimsLanded true before
-// tokensource claims, the conditional helper's subtests of TestAccMultiMachine_simultaneous and
-// TestAccMultiMachine_staggered fail (refused attempts, dead tokens at use, a dead chain). Set it once they claim.
-const claimsLanded = false
+// here, and the s3 store once it is one of storeCases. Its value is multimachine.ClaimsInTokensource, the one switch
+// for the tests and the benchmark: until tokensource claims a head before every exchange, the conditional helper's
+// runners race for a head as get/put ones do, and under replay detection its subtests of
+// TestAccMultiMachine_simultaneous and TestAccMultiMachine_staggered fail (refused attempts, dead tokens at use, a
+// dead chain).
+const claimsLanded = multimachine.ClaimsInTokensource
 
 // storeCases are the stores of every variant. A store with claims is replayFree only with claimsLanded.
 var storeCases = []storeCase{
