@@ -287,6 +287,10 @@ func run(t *testing.T, f *multimachine.Fleet, c *multimachine.Chain, n int, o mu
 			t.Errorf("round %d: %d exchange attempts, %d refused (%d replays that revoked the chain); want exactly 1 attempt and none refused",
 				r.Round, r.Attempts, r.Refused, r.Replays)
 		}
+		if mode == replay && r.LiveRefreshTokens == 0 {
+			// Every later round would only wait out adopt_wait on every machine and fail.
+			t.Fatalf("round %d: the server revoked the chain; the rounds after it are not run", r.Round)
+		}
 	}
 	return tb
 }
