@@ -208,8 +208,10 @@ func variant(t *testing.T, title string, n int, modeOf func(storeCase) serverMod
 			mode := modeOf(sc)
 			// The provider's default adopt_wait (90s) in real time: the fleet's clock runs rate times as fast.
 			f, c := newChain(t, sc, mode, 90*time.Second*rate)
-			tb := run(t, f, c, n, o, mode)
-			tb.log(t, fmt.Sprintf("%s (server: %s)", title, mode))
+			tb := &table{}
+			// Logged when the subtest ends, however it ends: a round that stops it leaves its table.
+			defer tb.log(t, fmt.Sprintf("%s (server: %s)", title, mode))
+			run(t, f, c, tb, n, o, mode)
 			want := int64(0)
 			if mode != fork {
 				want = int64(n)
@@ -245,13 +247,13 @@ func (tb *table) log(t *testing.T, title string) {
 		title, strings.Join(tb.rows, "\n"))
 }
 
-// run runs n rounds on the chain, advancing the clock between them, and checks what must hold in every round: every
-// apply succeeds and every consumer's token is live at use; in strict and replay mode, exactly one successful
-// exchange per round and, at its end, exactly one live refresh token at the server; under replay detection, exactly
-// one exchange attempt and none refused.
-func run(t *testing.T, f *multimachine.Fleet, c *multimachine.Chain, n int, o multimachine.RoundOptions, mode serverMode) *table {
+// run runs n rounds on the chain, advancing the clock between them, adds them to tb, and checks what must hold in every
+// round: every apply succeeds and every consumer's token is live at use; in strict and replay mode, exactly one
+// successful exchange per round and, at its end, exactly one live refresh token at the server; under replay detection,
+// exactly one exchange attempt and none refused. A round under replay detection that leaves the chain revoked ends the
+// test.
+func run(t *testing.T, f *multimachine.Fleet, c *multimachine.Chain, tb *table, n int, o multimachine.RoundOptions, mode serverMode) {
 	t.Helper()
-	tb := &table{}
 	for round := range n {
 		if round > 0 {
 			if err := f.Clock().Advance(dueJump); err != nil {
@@ -292,7 +294,6 @@ func run(t *testing.T, f *multimachine.Fleet, c *multimachine.Chain, n int, o mu
 			t.Fatalf("round %d: the server revoked the chain; the rounds after it are not run", r.Round)
 		}
 	}
-	return tb
 }
 
 // oneRound runs one round of the chain.
