@@ -48,13 +48,13 @@ func TestDirStore_writes(t *testing.T) {
 					t.Errorf("step %d: got (%d, %v) writes; want %d", step, got, err, tc.want[step])
 				}
 			}
-			put(t, tc.mode, dir, key, seed, first, nil)
+			put(t, tc.mode, dir, key, seed, first)
 			check(0)
-			put(t, tc.mode, dir, key, seed, first, nil)
+			put(t, tc.mode, dir, key, seed, first)
 			check(1)
-			put(t, tc.mode, dir, key, seed, fork, nil)
+			put(t, tc.mode, dir, key, seed, fork)
 			check(2)
-			put(t, tc.mode, dir, other, "another seed", first, nil)
+			put(t, tc.mode, dir, other, "another seed", first)
 			check(3)
 			if tc.protocol == tokenstore.ProtocolConditional {
 				claim := &tokenstore.Claim{ID: tokenstore.NewRecordID(), Head: first.Revision(), Holder: "h", At: time.Now(), TTL: time.Minute}
@@ -70,17 +70,13 @@ func TestDirStore_writes(t *testing.T) {
 }
 
 // put runs the helper's put of rec in place of no record, as the command store does.
-func put(t *testing.T, mode, dir string, key tokenstore.Key, seed string, rec *tokenstore.Record, replaces *tokenstore.Revision) {
+func put(t *testing.T, mode, dir string, key tokenstore.Key, seed string, rec *tokenstore.Record) {
 	t.Helper()
 	data, err := tokenstore.Seal(key, seed, rec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep := "none"
-	if replaces != nil {
-		rep = replaces.Ptr().String()
-	}
-	putData(t, mode, dir, key, data, rep, rec.Revision().Ptr().String())
+	putData(t, mode, dir, key, data, "none", rec.Revision().Ptr().String())
 }
 
 func putData(t *testing.T, mode, dir string, key tokenstore.Key, data []byte, replaces, revision string) {
