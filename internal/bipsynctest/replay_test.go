@@ -192,3 +192,35 @@ func TestStats_liveRefreshTokensOfAFork(t *testing.T) {
 		t.Errorf("a token the server never issued: %d live refresh tokens; want 0", got)
 	}
 }
+
+// TestServer_adminReplayDetection: POST /_fake/replay-detection switches replay detection on and off for a fake in
+// another process.
+func TestServer_adminReplayDetection(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, bipsynctest.Options{Admin: true})
+	post := func(query string) response {
+		return f.do(reqSpec{path: bipsynctest.AdminPrefix + "replay-detection", query: query, ct: "application/x-www-form-urlencoded"})
+	}
+	for _, bad := range []string{"on=maybe", ""} {
+		if r := post(bad); r.status != http.StatusBadRequest {
+			t.Errorf("replay-detection?%s: got %d %s; want 400", bad, r.status, r.body)
+		}
+	}
+	if r := post("on=true"); r.status != http.StatusOK || r.body != "{\"replay_detection\":true}\n" {
+		t.Fatalf("replay-detection?on=true: got %d %q; want 200 {\"replay_detection\":true}", r.status, r.body)
+	}
+	_, rt1 := f.refresh("rt", "")
+	f.do(reqSpec{body: refreshForm("rt")})
+	if f.srv.LiveRefreshTokens(rt1) != 0 {
+		t.Error("with replay detection on: a reuse left the chain live")
+	}
+
+	if r := post("on=false"); r.status != http.StatusOK || r.body != "{\"replay_detection\":false}\n" {
+		t.Fatalf("replay-detection?on=false: got %d %q; want 200 {\"replay_detection\":false}", r.status, r.body)
+	}
+	_, rt2 := f.refresh("rtRead", "")
+	f.do(reqSpec{body: refreshForm("rtRead")})
+	if f.srv.LiveRefreshTokens(rt2) != 1 {
+		t.Error("with replay detection off: a reuse revoked the chain")
+	}
+}
