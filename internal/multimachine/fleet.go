@@ -11,8 +11,11 @@
 // dev_overrides CLI configuration): the real provider with its clock read from a clock file that the harness
 // controls (SharedClock), the store helper over a shared directory (RunStoreHelper), and the consumer that uses a
 // handed-out token against the fake server (RunConsumer). Each chain has a fake Bipsync server of its own
-// (bipsynctest) on the same clock, so its counters are that chain's alone. Between rounds the harness moves the
-// clock so that the chain's access token is due for rotation: a round costs seconds, not an hour.
+// (bipsynctest) on the same clock, so its counters are that chain's alone, in the mode the chain asks for: strict
+// (league's one-step check and revocation), fork (RevokePause) or replay detection (ReplayDetection). Between rounds
+// the harness moves the clock so that the chain's access token is due for rotation: a round costs seconds, not an
+// hour. A round reports what the server counted (exchange attempts, successes, refusals, replays, forks, the chain's
+// live refresh tokens at the end), the writes that landed in the token store, and each consumer's use.
 package multimachine
 
 import (
