@@ -74,7 +74,8 @@ type Store struct {
 	// env is what every machine's environment carries for the store, NAME=VALUE; the values are secrets (a database
 	// password), never to appear in an engine's output.
 	env []string
-	// writes counts the writes that have landed in the store for the chain key so far (its record and its claim).
+	// writes counts the writes that have landed in the store for the chain key so far (its record and its claim); nil
+	// for a store that cannot count them (RoundResult.StoreWrites is then -1).
 	writes func(ctx context.Context, key tokenstore.Key) (int, error)
 }
 
@@ -364,7 +365,7 @@ type RoundResult struct {
 	// 1 for a healthy chain, more for a forked one, 0 for a dead one.
 	LiveRefreshTokens int
 	// StoreWrites counts the writes that landed in the token store for the chain during the round: its record's and
-	// its claim's.
+	// its claim's; -1 when the store cannot count them.
 	StoreWrites int
 	// Uses are the consumers' uses of their tokens.
 	Uses []Use
@@ -402,9 +403,9 @@ func (f *Fleet) Round(ctx context.Context, chains []*Chain, o RoundOptions) ([]R
 		results[i] = RoundResult{Chain: c.cfg.Name, Round: c.round, Machines: len(c.machines)}
 		runs[i] = make([]run, len(c.machines))
 		before[i] = c.srv.Stats()
-		n, err := c.cfg.Store.writes(ctx, c.key)
+		n, err := c.storeWrites(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("count the writes in the store of chain %s: %w", c.cfg.Name, err)
+			return nil, err
 		}
 		writesBefore[i] = n
 		for _, m := range c.machines {
@@ -469,11 +470,14 @@ func (f *Fleet) Round(ctx context.Context, chains []*Chain, o RoundOptions) ([]R
 		res.Forked = after.RefreshForked - before[i].RefreshForked
 		res.TokenRequests = after.TokenRequests - before[i].TokenRequests
 		res.LiveRefreshTokens = c.srv.LiveRefreshTokens(c.seed)
-		n, err := c.cfg.Store.writes(ctx, c.key)
+		n, err := c.storeWrites(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("count the writes in the store of chain %s: %w", c.cfg.Name, err)
+			return nil, err
 		}
-		res.StoreWrites = n - writesBefore[i]
+		res.StoreWrites = -1
+		if n >= 0 {
+			res.StoreWrites = n - writesBefore[i]
+		}
 		for j, m := range c.machines {
 			uses, err := readUses(m.uses)
 			// A machine whose plan or apply failed may have stopped before its consumer ran: that is its failure.
@@ -484,6 +488,18 @@ func (f *Fleet) Round(ctx context.Context, chains []*Chain, o RoundOptions) ([]R
 		}
 	}
 	return results, ctx.Err()
+}
+
+// storeWrites counts the writes that have landed in the chain's store so far, or -1 when the store cannot count them.
+func (c *Chain) storeWrites(ctx context.Context) (int, error) {
+	if c.cfg.Store.writes == nil {
+		return -1, nil
+	}
+	n, err := c.cfg.Store.writes(ctx, c.key)
+	if err != nil {
+		return 0, fmt.Errorf("count the writes in the store of chain %s: %w", c.cfg.Name, err)
+	}
+	return n, nil
 }
 
 func maxTime(a, b time.Time) time.Time {
