@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -15,6 +16,7 @@ import (
 //	POST /_fake/revoke-all                   204
 //	POST /_fake/advance?d=90m                {"now":"..."}; needs Options.Clock
 //	POST /_fake/revoke-pause?d=1s            {"revoke_pause":"1s"}; sets Options.RevokePause (0 turns it off)
+//	POST /_fake/replay-detection?on=true     {"replay_detection":true}; sets Options.ReplayDetection (on=false turns it off)
 //	GET  /_fake/stats                        Stats as JSON
 //	POST /_fake/reset-stats                  204
 //	POST /_fake/device/approve?user_code=X   204; &deny=1 denies; 404 for an unknown code, 409 once it is used
@@ -27,6 +29,7 @@ func (s *Server) mountAdmin(mux *http.ServeMux) {
 	})
 	mux.HandleFunc("POST "+AdminPrefix+"advance", s.adminAdvance)
 	mux.HandleFunc("POST "+AdminPrefix+"revoke-pause", s.adminRevokePause)
+	mux.HandleFunc("POST "+AdminPrefix+"replay-detection", s.adminReplayDetection)
 	mux.HandleFunc("GET "+AdminPrefix+"stats", func(w http.ResponseWriter, _ *http.Request) {
 		writeAdminJSON(w, http.StatusOK, s.Stats())
 	})
@@ -75,6 +78,16 @@ func (s *Server) adminRevokePause(w http.ResponseWriter, r *http.Request) {
 	}
 	s.SetRevokePause(d)
 	writeAdminJSON(w, http.StatusOK, map[string]string{"revoke_pause": d.String()})
+}
+
+func (s *Server) adminReplayDetection(w http.ResponseWriter, r *http.Request) {
+	on, err := strconv.ParseBool(r.URL.Query().Get("on"))
+	if err != nil {
+		writeAdminJSON(w, http.StatusBadRequest, map[string]string{"error": "on must be true or false"})
+		return
+	}
+	s.SetReplayDetection(on)
+	writeAdminJSON(w, http.StatusOK, map[string]bool{"replay_detection": on})
 }
 
 func writeAdminJSON(w http.ResponseWriter, status int, v any) {

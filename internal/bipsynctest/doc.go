@@ -173,6 +173,29 @@
 // and the revocation without holding the lock, so simultaneous exchanges both succeed and fork the chain;
 // Stats.RefreshForked counts those, Stats.RefreshRevoked the exchanges refused as revoked.
 //
+// # Replay detection
+//
+// RFC 9700 section 4.14.2 recommends that a server which rotates refresh tokens treat the reuse of a rotated one as a
+// sign of theft: it cannot tell the rightful client from the thief, so it revokes the active refresh token of the
+// family too. league 9.4.1 does not do this (a reuse is refused and nothing else changes), and nothing seen of Bipsync
+// says it does; a server that adds it later would punish every client that lets two runners exchange one head.
+// Options.ReplayDetection (SetReplayDetection) models such a server: the reuse of a rotated refresh token revokes its
+// whole family (every refresh and access token descended from the same authorization, forks included) and is answered
+// E-RT(Token has been revoked), as any reuse is; the family's live refresh tokens are then refused the same way and its
+// access tokens get E-AD(Access token has been revoked). The check follows league's order, so an expired rotated token
+// is "Token has expired" and revokes nothing. With a revoke pause as well, an exchange that passed its checks but
+// finds, when its pause ends, that another exchange rotated the token meanwhile is a reuse too: the family is revoked
+// and that exchange refused, so simultaneous exchanges of one head end the chain instead of forking it.
+// Stats.RefreshReplays counts the reuses that revoked a family.
+//
+// # Counters
+//
+// Stats counts, besides successes: RefreshAttempts, every refresh request (each sent a refresh token to the server);
+// RefreshRefused, those answered with an OAuth error, and among them by reason RefreshRevoked, RefreshExpired and
+// RefreshInvalid (cannot decrypt, or another client's token); RefreshForked and RefreshReplays as above.
+// LiveRefreshTokens says, at any moment, how many refresh tokens of a family the server would exchange: exactly one
+// for a healthy chain, more for a forked one, none for a dead one.
+//
 // # Grants that start a chain
 //
 // Besides the refresh and client credentials grants, the fake runs the two grants a person approves, which start a

@@ -29,7 +29,9 @@ func TestServer_statsAndLog(t *testing.T) {
 	f.me("garbage")                            // protected denied
 
 	want := bipsynctest.Stats{TokenRequests: 5, RefreshExchanges: 1, ClientCredentials: 2, Errors: 1,
-		FaultsInjected: 1, ProtectedOK: 1, ProtectedDenied: 1, RefreshRevoked: 1}
+		FaultsInjected: 1, ProtectedOK: 1, ProtectedDenied: 1, RefreshRevoked: 1,
+		// Three refresh requests were sent, the faulted one too; the server itself refused one.
+		RefreshAttempts: 3, RefreshRefused: 1}
 	if got := f.srv.Stats(); got != want {
 		t.Errorf("stats:\ngot  %+v\nwant %+v", got, want)
 	}

@@ -62,6 +62,13 @@ type Options struct {
 	// live heads with two live access tokens. Zero (the default) checks, revokes and issues in one step, so exactly
 	// one of them succeeds. SetRevokePause and POST /_fake/revoke-pause change it later.
 	RevokePause time.Duration
+	// ReplayDetection makes the server treat the reuse of a rotated refresh token as RFC 9700 section 4.14.2 recommends:
+	// it revokes the whole family (every refresh and access token descended from the same authorization, forks
+	// included) and answers the reuse with league's invalid_grant "Token has been revoked". Off (the default), league
+	// refuses the reuse and leaves the family alone. With a revoke pause too, an exchange that passed its checks but
+	// finds, after the pause, that another exchange rotated its token meanwhile is a reuse as well: the family is
+	// revoked and that exchange refused, so the chain never forks. SetReplayDetection changes it later.
+	ReplayDetection bool
 	// Latency delays every request to the token, device and protected endpoints by this long (real time) before the server
 	// looks at it, as the round trip to a distant server would; a request whose client gives up meanwhile is dropped
 	// unprocessed.
@@ -100,6 +107,20 @@ type Stats struct {
 	// RefreshForked counts successful refresh exchanges of a token that an earlier exchange had rotated already
 	// (possible only with a revoke pause): each one left one more live head of a chain.
 	RefreshForked int `json:"refresh_forked"`
+	// RefreshAttempts counts every request to the token endpoint with grant_type refresh_token, whatever its answer
+	// (a fault's included): each one sent a refresh token to the server.
+	RefreshAttempts int `json:"refresh_attempts"`
+	// RefreshRefused counts refresh attempts the server answered with an OAuth error, for any reason; a fault's answer
+	// is not one. RefreshRevoked, RefreshExpired and RefreshInvalid count the invalid_grant reasons among them.
+	RefreshRefused int `json:"refresh_refused"`
+	// RefreshExpired counts refresh attempts refused as "Token has expired".
+	RefreshExpired int `json:"refresh_expired"`
+	// RefreshInvalid counts refresh attempts refused as "Cannot decrypt the refresh token" or "Token is not linked to
+	// client": a token the server never issued, or another client's.
+	RefreshInvalid int `json:"refresh_invalid"`
+	// RefreshReplays counts reuses of a rotated refresh token under replay detection (Options.ReplayDetection): each
+	// one was refused as revoked (so RefreshRevoked counts it too) and revoked its whole family.
+	RefreshReplays int `json:"refresh_replays"`
 
 	DeviceAuthorizations    int `json:"device_authorizations"`     // device codes issued
 	DeviceTokens            int `json:"device_tokens"`             // successful device code polls (each seeded a chain)
@@ -154,6 +175,8 @@ type Server struct {
 	tagCount map[string]int
 	// revokePause is Options.RevokePause, changed by SetRevokePause.
 	revokePause time.Duration
+	// replayDetection is Options.ReplayDetection, changed by SetReplayDetection.
+	replayDetection bool
 
 	devices       map[string]*deviceRecord // by device code
 	userCodes     map[string]string        // user code to device code
@@ -183,6 +206,7 @@ func NewServer(opts Options) *Server {
 		redirectURIs: make(map[string][]string),
 	}
 	s.revokePause = opts.RevokePause
+	s.replayDetection = opts.ReplayDetection
 	switch {
 	case opts.Now != nil:
 		s.now = opts.Now
@@ -354,20 +378,43 @@ func (s *Server) IssueTokenPair(clientID string, scopes []string) (accessToken, 
 func (s *Server) RevokeChain(refreshToken string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	rec := s.refresh[refreshToken]
-	if rec == nil {
-		return
+	if rec := s.refresh[refreshToken]; rec != nil {
+		s.revokeFamilyLocked(rec.chain)
 	}
+}
+
+// revokeFamilyLocked revokes every refresh and access token of the chain (the family of one authorization).
+func (s *Server) revokeFamilyLocked(chain int) {
 	for _, r := range s.refresh {
-		if r.chain == rec.chain {
+		if r.chain == chain {
 			r.revoked = true
 		}
 	}
 	for _, a := range s.access {
-		if a.chain == rec.chain {
+		if a.chain == chain {
 			a.revoked = true
 		}
 	}
+}
+
+// LiveRefreshTokens counts the refresh tokens of the family that refreshToken belongs to (the chain seeded by one
+// authorization, forks included) that could be exchanged now, whether refreshToken itself is live or not. A healthy
+// chain has exactly one; a forked chain more; a dead chain (revoked as a family, or expired) none. It is 0 for a token
+// the server never issued.
+func (s *Server) LiveRefreshTokens(refreshToken string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec := s.refresh[refreshToken]
+	if rec == nil {
+		return 0
+	}
+	now, n := s.now(), 0
+	for _, r := range s.refresh {
+		if r.chain == rec.chain && r.liveAt(now) {
+			n++
+		}
+	}
+	return n
 }
 
 // RevokeAll revokes every refresh and access token the server has issued.
@@ -410,6 +457,13 @@ func (s *Server) SetRevokePause(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.revokePause = max(d, 0)
+}
+
+// SetReplayDetection changes Options.ReplayDetection for the exchanges that reach their checks from now on.
+func (s *Server) SetReplayDetection(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.replayDetection = on
 }
 
 // ResetStats zeroes the counters.

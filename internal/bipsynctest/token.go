@@ -29,8 +29,12 @@ type rotation struct {
 func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	p := readParams(r, !s.opts.RejectJSON)
 
+	refresh := p.grantIs("refresh_token")
 	s.mu.Lock()
 	s.stats.TokenRequests++
+	if refresh {
+		s.stats.RefreshAttempts++
+	}
 	entry := s.logEntryLocked(r, p)
 	fault, hasFault := s.nextFaultLocked()
 	if hasFault {
@@ -81,6 +85,9 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	case ans.err != nil:
 		s.stats.Errors++
 	}
+	if refresh && ans.err != nil {
+		s.stats.RefreshRefused++
+	}
 	s.recordLocked(entry)
 	s.mu.Unlock()
 
@@ -124,14 +131,16 @@ func (s *Server) refreshGrantLocked(p params, h http.Header, now time.Time) toke
 	old := s.refresh[token]
 	switch {
 	case old == nil:
+		s.stats.RefreshInvalid++
 		return tokenAnswer{err: errInvalidRefreshToken("Cannot decrypt the refresh token")}
 	case old.clientID != c.id:
+		s.stats.RefreshInvalid++
 		return tokenAnswer{err: errInvalidRefreshToken("Token is not linked to client")}
 	case old.expireTime < now.Unix():
+		s.stats.RefreshExpired++
 		return tokenAnswer{err: errInvalidRefreshToken("Token has expired")}
 	case old.revoked:
-		s.stats.RefreshRevoked++
-		return tokenAnswer{err: errInvalidRefreshToken("Token has been revoked")}
+		return s.refuseRevokedLocked(old)
 	}
 
 	requested, err := p.get("scope", strings.Join(old.scopes, " "))
@@ -155,6 +164,10 @@ func (s *Server) refreshGrantLocked(p params, h http.Header, now time.Time) toke
 // possible with a revoke pause) is rotated again: the chain forks into two live heads.
 func (s *Server) rotateLocked(x *rotation, now time.Time) tokenAnswer {
 	old := x.old
+	if old.rotations > 0 && s.replayDetection {
+		// Another exchange rotated the token during this one's revoke pause: under replay detection that is a reuse.
+		return s.refuseRevokedLocked(old)
+	}
 	if old.rotations > 0 {
 		s.stats.RefreshForked++
 	}
@@ -167,6 +180,19 @@ func (s *Server) rotateLocked(x *rotation, now time.Time) tokenAnswer {
 	at, rt := s.issuePairLocked(x.clientID, old.userID, x.scopes, old.chain, now)
 	s.stats.RefreshExchanges++
 	return tokenAnswer{accessToken: at, refreshToken: rt, expiresIn: s.expiresInLocked(at, now)}
+}
+
+// refuseRevokedLocked answers an exchange of a revoked refresh token. Under replay detection, the reuse of a token that
+// was rotated (not one revoked only with its family, by RevokeChain or an earlier replay) revokes its whole family
+// first, as RFC 9700 section 4.14.2 recommends: the server cannot tell the rightful client from a thief, so it ends
+// the chain for both. The answer is the same either way: league's "Token has been revoked".
+func (s *Server) refuseRevokedLocked(old *refreshRecord) tokenAnswer {
+	s.stats.RefreshRevoked++
+	if s.replayDetection && old.rotations > 0 {
+		s.stats.RefreshReplays++
+		s.revokeFamilyLocked(old.chain)
+	}
+	return tokenAnswer{err: errInvalidRefreshToken("Token has been revoked")}
 }
 
 // clientCredentialsGrantLocked follows ClientCredentialsGrant in league 9.4.1: a public client is rejected

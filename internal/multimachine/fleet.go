@@ -11,8 +11,11 @@
 // dev_overrides CLI configuration): the real provider with its clock read from a clock file that the harness
 // controls (SharedClock), the store helper over a shared directory (RunStoreHelper), and the consumer that uses a
 // handed-out token against the fake server (RunConsumer). Each chain has a fake Bipsync server of its own
-// (bipsynctest) on the same clock, so its counters are that chain's alone. Between rounds the harness moves the
-// clock so that the chain's access token is due for rotation: a round costs seconds, not an hour.
+// (bipsynctest) on the same clock, so its counters are that chain's alone, in the mode the chain asks for: strict
+// (league's one-step check and revocation), fork (RevokePause) or replay detection (ReplayDetection). Between rounds
+// the harness moves the clock so that the chain's access token is due for rotation: a round costs seconds, not an
+// hour. A round reports what the server counted (exchange attempts, successes, refusals, replays, forks, the chain's
+// live refresh tokens at the end), the writes that landed in the token store, and each consumer's use.
 package multimachine
 
 import (
@@ -71,7 +74,19 @@ type Store struct {
 	// env is what every machine's environment carries for the store, NAME=VALUE; the values are secrets (a database
 	// password), never to appear in an engine's output.
 	env []string
+	// writes counts the writes that have landed in the store for the chain key so far (its record and its claim); nil
+	// for a store that cannot count them (RoundResult.StoreWrites is then -1).
+	writes func(ctx context.Context, key tokenstore.Key) (int, error)
 }
+
+// ClaimsInTokensource says whether the provider's tokensource claims a chain's head (tokenstore.Claimer) before it
+// exchanges it, in every store that can claim: the conditional helper's command store (command_protocol 2), and the s3
+// store. With it, those stores send a due head to Bipsync once, whichever runner gets there first, as postgres does with
+// its lock: a server with replay detection has nothing to punish. It is the one switch that the multi-machine tests and
+// the benchmark's runners section read to hold those stores to that (exactly 1 exchange attempt and none refused per
+// round, under replay detection). Until the claim is in tokensource it is false, and they run those stores in strict
+// mode: set to true before the claim is in, their replay-detection rounds fail (refused attempts, a revoked chain).
+const ClaimsInTokensource = false
 
 // DirStore is a command store whose helper (mode HelperGetPut or HelperConditional, command_protocol 1 or 2) keeps
 // records in dir, a directory every machine shares: the stand-in for a secret manager.
@@ -89,6 +104,7 @@ func DirStore(name, mode, dir string) Store {
 		open: func(runner, lockDir string) (tokenstore.Store, error) {
 			return tokenstore.NewCommand(tokenstore.CommandConfig{Argv: []string{runner, mode, dir}, Protocol: protocol, LockDir: lockDir})
 		},
+		writes: func(_ context.Context, key tokenstore.Key) (int, error) { return dirWrites(dir, key) },
 	}
 }
 
@@ -104,6 +120,9 @@ func PostgresStore(name, connStr, password string) Store {
 			return tokenstore.NewPostgres(tokenstore.PostgresConfig{ConnStr: connStr + " password=" + password})
 		},
 		env: []string{"PGPASSWORD=" + password},
+		writes: func(ctx context.Context, key tokenstore.Key) (int, error) {
+			return postgresWrites(ctx, connStr+" password="+password, key)
+		},
 	}
 }
 
@@ -162,9 +181,11 @@ type ChainConfig struct {
 	// Machines is how many machines share the chain.
 	Machines int
 	// Latency is what the chain's fake server adds to every request; RevokePause its fork mode
-	// (bipsynctest.Options.RevokePause).
-	Latency     time.Duration
-	RevokePause time.Duration
+	// (bipsynctest.Options.RevokePause), ReplayDetection its replay detection (bipsynctest.Options.ReplayDetection: a
+	// reuse of a rotated refresh token revokes the chain).
+	Latency         time.Duration
+	RevokePause     time.Duration
+	ReplayDetection bool
 	// AdoptWait is the token store's adopt_wait, in fake time; zero leaves the provider's default.
 	AdoptWait time.Duration
 }
@@ -177,6 +198,7 @@ type Chain struct {
 	url      string
 	secret   string
 	seed     string
+	key      tokenstore.Key
 	machines []*machine
 	round    int
 }
@@ -198,10 +220,17 @@ func (f *Fleet) NewChain(cfg ChainConfig) (*Chain, error) {
 	}
 	f.n++
 	c := &Chain{cfg: cfg, fleet: f, secret: rand.Text()}
-	c.srv = bipsynctest.NewServer(bipsynctest.Options{Now: f.clock.Now, Latency: cfg.Latency, RevokePause: cfg.RevokePause})
+	c.srv = bipsynctest.NewServer(bipsynctest.Options{Now: f.clock.Now, Latency: cfg.Latency, RevokePause: cfg.RevokePause,
+		ReplayDetection: cfg.ReplayDetection})
 	c.srv.AddClient(ClientID, c.secret)
 	c.seed = c.srv.IssueRefreshToken(ClientID, []string{"read", "write"})
 	c.url = c.srv.Start()
+	client, err := bipsync.New(bipsync.Config{BaseURL: c.url, ClientID: ClientID, ClientSecret: c.secret})
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	c.key = tokenstore.KeyFor(client.TokenURL(), ClientID, c.seed)
 	base := filepath.Join(f.cfg.Dir, fmt.Sprintf("c%d", f.n))
 	for i := range cfg.Machines {
 		m, err := c.newMachine(filepath.Join(base, fmt.Sprintf("m%d", i+1)), fmt.Sprintf("machine %d", i+1))
@@ -243,6 +272,9 @@ func (c *Chain) newMachine(dir, name string) (*machine, error) {
 
 // Server is the chain's fake Bipsync server.
 func (c *Chain) Server() *bipsynctest.Server { return c.srv }
+
+// LiveRefreshTokens is how many refresh tokens of the chain its server would exchange now (see RoundResult).
+func (c *Chain) LiveRefreshTokens() int { return c.srv.LiveRefreshTokens(c.seed) }
 
 // Name is the chain's label.
 func (c *Chain) Name() string { return c.cfg.Name }
@@ -319,16 +351,28 @@ type RoundResult struct {
 	// CPU is the user and system time of the engine commands and every process they started and waited for (the
 	// provider, its store helpers, the consumers).
 	CPU time.Duration
-	// Machines ran plan + apply; Failed says which failed and how (the engine's output tail), and which engine output
-	// held a secret (a token the server issued, the seed or the client secret: never shown).
+	// Machines ran plan + apply; Failed says which failed and how (the engine's output tail, secrets redacted).
 	Machines int
 	Failed   []string
-	// Counted by the chain's fake server during the round: successful exchanges, exchanges refused as revoked,
-	// exchanges that forked the chain, and every token request.
-	Exchanges, Refused, Forked, TokenRequests int
+	// Problems are what else went wrong: an engine output that held a secret (a token the server issued, the seed or
+	// the client secret: never shown), a consumer whose use could not be read.
+	Problems []string
+	// Counted by the chain's fake server during the round: exchange attempts (every refresh request: each sent a head
+	// to the server), successful exchanges, attempts refused (for any reason), reuses of a rotated head that revoked
+	// the chain (replay detection), exchanges that forked the chain, and every token request.
+	Attempts, Exchanges, Refused, Replays, Forked, TokenRequests int
+	// LiveRefreshTokens is how many refresh tokens of the chain the server would exchange at the end of the round:
+	// 1 for a healthy chain, more for a forked one, 0 for a dead one.
+	LiveRefreshTokens int
+	// StoreWrites counts the writes that landed in the token store for the chain during the round: its record's and
+	// its claim's; -1 when the store cannot count them.
+	StoreWrites int
 	// Uses are the consumers' uses of their tokens.
 	Uses []Use
 }
+
+// FailedApplies counts the machines whose plan or apply failed.
+func (r RoundResult) FailedApplies() int { return len(r.Failed) }
 
 // Live counts the uses whose token was live.
 func (r RoundResult) Live() int {
@@ -353,11 +397,17 @@ func (f *Fleet) Round(ctx context.Context, chains []*Chain, o RoundOptions) ([]R
 	results := make([]RoundResult, len(chains))
 	runs := make([][]run, len(chains))
 	before := make([]bipsynctest.Stats, len(chains))
+	writesBefore := make([]int, len(chains))
 	for i, c := range chains {
 		c.round++
 		results[i] = RoundResult{Chain: c.cfg.Name, Round: c.round, Machines: len(c.machines)}
 		runs[i] = make([]run, len(c.machines))
 		before[i] = c.srv.Stats()
+		n, err := c.storeWrites(ctx)
+		if err != nil {
+			return nil, err
+		}
+		writesBefore[i] = n
 		for _, m := range c.machines {
 			if err := os.WriteFile(filepath.Join(m.work, "main.tf"), []byte(c.config(o.UseAfter)), 0o600); err != nil {
 				return nil, err
@@ -409,23 +459,47 @@ func (f *Fleet) Round(ctx context.Context, chains []*Chain, o RoundOptions) ([]R
 		res.Wall = last.Sub(first)
 		for j, r := range runs[i] {
 			if slices.ContainsFunc(secrets, func(s string) bool { return strings.Contains(r.out, s) }) {
-				res.Failed = append(res.Failed, fmt.Sprintf("%s: the engine's output holds a token or the client secret", c.machines[j].name))
+				res.Problems = append(res.Problems, fmt.Sprintf("%s: the engine's output holds a token or the client secret", c.machines[j].name))
 			}
 		}
 		after := c.srv.Stats()
+		res.Attempts = after.RefreshAttempts - before[i].RefreshAttempts
 		res.Exchanges = after.RefreshExchanges - before[i].RefreshExchanges
-		res.Refused = after.RefreshRevoked - before[i].RefreshRevoked
+		res.Refused = after.RefreshRefused - before[i].RefreshRefused
+		res.Replays = after.RefreshReplays - before[i].RefreshReplays
 		res.Forked = after.RefreshForked - before[i].RefreshForked
 		res.TokenRequests = after.TokenRequests - before[i].TokenRequests
-		for _, m := range c.machines {
+		res.LiveRefreshTokens = c.srv.LiveRefreshTokens(c.seed)
+		n, err := c.storeWrites(ctx)
+		if err != nil {
+			return nil, err
+		}
+		res.StoreWrites = -1
+		if n >= 0 {
+			res.StoreWrites = n - writesBefore[i]
+		}
+		for j, m := range c.machines {
 			uses, err := readUses(m.uses)
-			if err != nil {
-				res.Failed = append(res.Failed, fmt.Sprintf("%s: consumer: %v", m.name, err))
+			// A machine whose plan or apply failed may have stopped before its consumer ran: that is its failure.
+			if err != nil && runs[i][j].err == nil {
+				res.Problems = append(res.Problems, fmt.Sprintf("%s: consumer: %v", m.name, err))
 			}
 			res.Uses = append(res.Uses, uses...)
 		}
 	}
 	return results, ctx.Err()
+}
+
+// storeWrites counts the writes that have landed in the chain's store so far, or -1 when the store cannot count them.
+func (c *Chain) storeWrites(ctx context.Context) (int, error) {
+	if c.cfg.Store.writes == nil {
+		return -1, nil
+	}
+	n, err := c.cfg.Store.writes(ctx, c.key)
+	if err != nil {
+		return 0, fmt.Errorf("count the writes in the store of chain %s: %w", c.cfg.Name, err)
+	}
+	return n, nil
 }
 
 func maxTime(a, b time.Time) time.Time {
@@ -516,15 +590,11 @@ type Head struct {
 
 // Head reads the chain's record from the store, as a machine would, and asks the fake server about it.
 func (c *Chain) Head(ctx context.Context, lockDir string) (Head, error) {
-	client, err := bipsync.New(bipsync.Config{BaseURL: c.url, ClientID: ClientID, ClientSecret: c.secret})
-	if err != nil {
-		return Head{}, err
-	}
 	st, err := c.cfg.Store.open(c.fleet.cfg.Runner, lockDir)
 	if err != nil {
 		return Head{}, err
 	}
-	rec, err := st.Load(ctx, tokenstore.KeyFor(client.TokenURL(), ClientID, c.seed), c.seed)
+	rec, err := st.Load(ctx, c.key, c.seed)
 	if err != nil {
 		return Head{}, err
 	}

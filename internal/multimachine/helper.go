@@ -57,7 +57,11 @@ func RunStoreHelper(mode string, args []string, stdin io.Reader, stdout, stderr 
 			return 1
 		}
 		if mode == HelperGetPut {
-			return report(stderr, replaceFile(file, data))
+			err := replaceFile(file, data)
+			if err == nil {
+				countWrite(dir, key)
+			}
+			return report(stderr, err)
 		}
 		return conditionalPut(file, data, getenv(tokenstore.EnvStoreReplaces), getenv(tokenstore.EnvStoreRevision), stderr)
 	default:
@@ -98,7 +102,11 @@ func conditionalPut(file string, data []byte, replaces, revision string, stderr 
 	case revision:
 		return 0
 	case replaces:
-		return report(stderr, replaceFile(file, data))
+		err := replaceFile(file, data)
+		if err == nil {
+			countWrite(filepath.Dir(file), filepath.Base(file))
+		}
+		return report(stderr, err)
 	default:
 		fmt.Fprintf(stderr, "store helper: the entry holds revision %s, not %s\n", current, replaces)
 		return tokenstore.ExitConflict

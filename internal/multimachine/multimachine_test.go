@@ -257,11 +257,14 @@ func TestRound_secretInEngineOutput(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := results[0]
-	failed := strings.Join(r.Failed, "\n")
-	if got := strings.Count(failed, "the engine's output holds a token or the client secret"); got != 2 {
+	failed := strings.Join(append(r.Failed, r.Problems...), "\n")
+	if got := strings.Count(strings.Join(r.Problems, "\n"), "the engine's output holds a token or the client secret"); got != 2 {
 		t.Errorf("got %d machines reported for a secret in the output; want 2:\n%s", got, failed)
 	}
-	if got := strings.Count(failed, "apply: exit status 1"); got != 2 {
+	if r.FailedApplies() != 2 {
+		t.Errorf("got %d failed applies; want 2:\n%s", r.FailedApplies(), failed)
+	}
+	if got := strings.Count(strings.Join(r.Failed, "\n"), "apply: exit status 1"); got != 2 {
 		t.Errorf("got %d failed applies reported; want 2:\n%s", got, failed)
 	}
 	if !strings.Contains(failed, "seed: [secret]") {

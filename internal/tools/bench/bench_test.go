@@ -357,3 +357,16 @@ func TestRun_Smoke(t *testing.T) {
 		t.Errorf("a peak RSS of 0: the watcher found no provider process:\n%s", report)
 	}
 }
+
+func TestParseCounts(t *testing.T) {
+	t.Parallel()
+	got, err := parseCounts("1, 2,8")
+	if err != nil || !slices.Equal(got, []int{1, 2, 8}) {
+		t.Errorf("parseCounts(\"1, 2,8\"): got (%v, %v); want [1 2 8]", got, err)
+	}
+	for _, bad := range []string{"", "1,,2", "0", "two", "-1"} {
+		if _, err := parseCounts(bad); err == nil {
+			t.Errorf("parseCounts(%q): no error", bad)
+		}
+	}
+}

@@ -22,6 +22,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -32,6 +33,8 @@ type options struct {
 	rounds       int
 	scaleRounds  int
 	runnerRounds int
+	// runnerCounts are the numbers of runners sharing one chain in the runners section.
+	runnerCounts []int
 	chains       int
 	latency      time.Duration
 	dueSlack     time.Duration
@@ -67,6 +70,7 @@ func main() {
 	flag.IntVar(&o.rounds, "rounds", 20, "interleaved rounds of the overhead comparison (plus one warm-up round)")
 	flag.IntVar(&o.scaleRounds, "scale-rounds", 5, "rounds of the scale runs, each at 0 latency and at -latency")
 	flag.IntVar(&o.runnerRounds, "runner-rounds", 3, "due rounds of each runners configuration (after the round that starts the chain)")
+	runners := flag.String("runners", "1,2,4,8", "comma-separated numbers of runners on one chain in the runners section (the first is the baseline)")
 	flag.IntVar(&o.chains, "chains", 200, "independent chains in the scale runs")
 	flag.DurationVar(&o.latency, "latency", 50*time.Millisecond, "latency the fake server adds to every request in the scale runs")
 	flag.DurationVar(&o.dueSlack, "due-slack", 20*time.Second, "how long a token stays reusable in the due-token run; the run waits this long for it to fall due")
@@ -88,7 +92,9 @@ func main() {
 	}
 	var err error
 	if o.only, err = parseOnly(only); err == nil {
-		err = o.validate()
+		if o.runnerCounts, err = parseCounts(*runners); err == nil {
+			err = o.validate()
+		}
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
@@ -101,6 +107,19 @@ func main() {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
 		os.Exit(1)
 	}
+}
+
+// parseCounts reads -runners: positive numbers, comma-separated.
+func parseCounts(s string) ([]int, error) {
+	var ns []int
+	for f := range strings.SplitSeq(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("-runners %q: want numbers of runners such as 1,2,4,8", s)
+		}
+		ns = append(ns, n)
+	}
+	return ns, nil
 }
 
 func parseOnly(s string) (map[string]bool, error) {
