@@ -29,7 +29,7 @@ provider "bipsync" {
 resource "bipsync_refresh_grant" "main" {
   refresh_token_wo         = var.grant_seed
   refresh_token_wo_version = var.grant_seed_version
-  scopes                   = ["read"]
+  scopes                   = ["rest_api:read"]
   rotate_before            = var.rotate_before
   keepers                  = var.grant_keepers
 }

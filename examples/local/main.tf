@@ -1,11 +1,7 @@
 # The provider against the fake Bipsync server on this machine (README: "Try
-# it locally"). Start the fake with
-#
-#   go run ./internal/bipsynctest/cmd/bipsync-fake -addr 127.0.0.1:8089 \
-#     -client-secret local-secret -state-file /tmp/bipsync-fake.json
-#
-# and give the client secret and the seed through the environment:
-# BIPSYNC_CLIENT_SECRET and TF_VAR_seed.
+# it locally"). The provider takes the endpoint, the client and the seed from
+# BIPSYNC_BASE_URL, BIPSYNC_CLIENT_ID, BIPSYNC_CLIENT_SECRET and
+# BIPSYNC_REFRESH_TOKEN, so this configuration names none of them.
 terraform {
   required_providers {
     bipsync = {
@@ -14,40 +10,22 @@ terraform {
   }
 }
 
-provider "bipsync" {
-  # Plain http is accepted on loopback hosts only.
-  base_url  = "http://127.0.0.1:8089"
-  client_id = "demo-client"
-}
+provider "bipsync" {}
 
-# The fake's refresh token (its state file, or POST /_fake/seed). Needed only
-# to create the grant: later runs work from the chain in state.
-variable "seed" {
-  type      = string
-  sensitive = true
-  ephemeral = true
-  default   = null
-}
+# Reuses the access token in the token store (a file in the user cache
+# directory) while it has min_validity left; otherwise exchanges the chain
+# once and saves the new refresh token before handing the access token out.
+ephemeral "bipsync_access_token" "local" {}
 
-# Change to rotate the chain now, whatever the access token's age.
-variable "rotation" {
-  type    = string
-  default = "1"
-}
+# A consumer: calls the fake's protected endpoint with the token. The token
+# reaches curl through the environment, and is never stored or shown.
+resource "terraform_data" "whoami" {
+  triggers_replace = timestamp()
 
-resource "bipsync_refresh_grant" "local" {
-  refresh_token_wo         = var.seed
-  refresh_token_wo_version = 1
-
-  keepers = {
-    rotation = var.rotation
+  provisioner "local-exec" {
+    command = "curl -fsS -H \"Authorization: Bearer $BIPSYNC_ACCESS_TOKEN\" \"$BIPSYNC_BASE_URL/v1/me\""
+    environment = {
+      BIPSYNC_ACCESS_TOKEN = ephemeral.bipsync_access_token.local.access_token
+    }
   }
-}
-
-output "rotated_at" {
-  value = bipsync_refresh_grant.local.rotated_at
-}
-
-output "access_token_expires_at" {
-  value = bipsync_refresh_grant.local.expires_at
 }

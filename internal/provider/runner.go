@@ -54,8 +54,11 @@ func detectThrowAwayRunner(getenv func(string) string) (throwAwayRunner, bool) {
 func fileStoreOnCIDetail(r throwAwayRunner, store string) string {
 	return "This run is on " + r.System + " (" + r.Variable + " is set), and this refresh chain lives in a local file (" +
 		store + "). A runner that is thrown away after the job loses the rotated chain with it, and the next job would " +
-		"need a new authorization. Keep the chain where every run finds it: in a secret manager with the command backend " +
-		"(token_store { backend = \"command\" }), or in a bipsync_refresh_grant in remote state (on HCP Terraform, the " +
-		"workspace's own state). Ignore this warning only on a runner whose disk is kept between jobs and that is the " +
-		"only one using this chain."
+		"need a new authorization. Keep the chain where every run finds it: in a store the runners share, chosen with " +
+		"BIPSYNC_TOKEN_STORE or the token_store block: an S3 bucket (backend = \"s3\"), a PostgreSQL database " +
+		"(backend = \"postgres\"), or a secret manager through a helper program (backend = \"command\", with " +
+		"command_protocol = \"2\" when runners on several machines use the chain); or in a bipsync_refresh_grant in " +
+		"remote state (on HCP Terraform, the workspace's own state). The guide \"Which store for which runner\" has " +
+		"an example of each. Ignore this warning only on a runner whose disk is kept between jobs and that is the only " +
+		"one using this chain."
 }

@@ -60,7 +60,7 @@ func TestDetectThrowAwayRunner(t *testing.T) {
 // one it does not: the docs are how a user finds out why the warning fired, or why it did not.
 func TestThrowAwayRunners_listedInDocs(t *testing.T) {
 	t.Parallel()
-	guide := readRepoFile(t, "templates/guides/keeping-a-chain-alive.md.tmpl")
+	guide := readRepoFile(t, "templates/guides/which-store.md.tmpl")
 	start := strings.Index(guide, "<!-- throw-away runners -->")
 	end := strings.Index(guide, "<!-- end throw-away runners -->")
 	if start < 0 || end < start {
@@ -155,4 +155,19 @@ ephemeral "bipsync_access_token" "t" {
 		t.Errorf("plan with a command store on HCP Terraform: got\n%s\nwant no file store warning", out)
 	}
 	f.ledger.Expect(2, "one exchange per chain: the file store's, then the command store's")()
+}
+
+// TestFileStoreOnCIDetail_namesEverySharedStore fails when the warning for a file store on a CI runner leaves out a
+// store that runners share: the user reading it must learn every place the chain can go instead.
+func TestFileStoreOnCIDetail_namesEverySharedStore(t *testing.T) {
+	t.Parallel()
+	detail := fileStoreOnCIDetail(throwAwayRunner{Variable: "GITHUB_ACTIONS", System: "GitHub Actions"}, "file store at /x")
+	for _, want := range []string{
+		`backend = "s3"`, `backend = "postgres"`, `backend = "command"`, "bipsync_refresh_grant", "GitHub Actions",
+		"GITHUB_ACTIONS", "/x",
+	} {
+		if !strings.Contains(detail, want) {
+			t.Errorf("the detail does not name %q:\n%s", want, detail)
+		}
+	}
 }

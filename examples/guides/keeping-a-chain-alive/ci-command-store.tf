@@ -7,8 +7,8 @@ terraform {
 }
 
 # The same configuration serves a workstation and CI: the CI job chooses the
-# command store through the environment (see the workflow), so this
-# block names no store at all.
+# store (s3, command, postgres) through the environment (see the workflows),
+# so this block names no store at all.
 provider "bipsync" {
   client = "acme"
 }

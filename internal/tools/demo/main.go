@@ -60,7 +60,7 @@ const (
 // keeps the consent), which is how the fake's request log tells the two
 // chains' exchanges apart.
 var (
-	grantScopes         = []string{"read"}
+	grantScopes         = []string{"rest_api:read"}
 	ephemeralSeedScopes = []string{"rest_api:read"}
 	ephemeralScopes     []string
 )

@@ -35,7 +35,7 @@ type probeResult struct {
 }
 
 // String is the line the probe prints, such as "200 OK for client cli-demo,
-// scopes [read]".
+// scopes [rest_api:read]".
 func (r probeResult) String() string {
 	if r.Status == http.StatusOK {
 		return fmt.Sprintf("200 OK for client %s, scopes [%s]", r.ClientID, strings.Join(r.Scopes, " "))

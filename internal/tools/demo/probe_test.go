@@ -18,8 +18,8 @@ func TestProbeMain(t *testing.T) {
 	base := srv.Start()
 	t.Cleanup(srv.Close)
 	srv.AddClient("cli-test", "secret-of-the-test")
-	live, _ := srv.IssueTokenPair("cli-test", []string{"read"})
-	revoked, rt := srv.IssueTokenPair("cli-test", []string{"read"})
+	live, _ := srv.IssueTokenPair("cli-test", []string{"rest_api:read"})
+	revoked, rt := srv.IssueTokenPair("cli-test", []string{"rest_api:read"})
 	srv.RevokeChain(rt)
 
 	tests := []struct {
@@ -29,7 +29,7 @@ func TestProbeMain(t *testing.T) {
 		wantOut    string
 		wantStatus int
 	}{
-		{"live token", live, 0, "grant's access token: GET /v1/me → 200 OK for client cli-test, scopes [read]", http.StatusOK},
+		{"live token", live, 0, "grant's access token: GET /v1/me → 200 OK for client cli-test, scopes [rest_api:read]", http.StatusOK},
 		{"revoked token", revoked, exitFailed, "401 Unauthorized: access_denied (Access token has been revoked)", http.StatusUnauthorized},
 		{"no token", "", exitFailed, "", 0},
 	}

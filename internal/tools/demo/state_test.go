@@ -25,14 +25,14 @@ func TestTallyRequests(t *testing.T) {
 		want tally
 	}{
 		{"none", nil, tally{}},
-		{"one each", []bipsynctest.LoggedRequest{exchange("read"), exchange("")}, tally{grant: 1, ephemeral: 1}},
-		{"refused", []bipsynctest.LoggedRequest{refused("read"), refused("")}, tally{grantRejected: 1, ephemeralRejected: 1}},
-		{"other scopes", []bipsynctest.LoggedRequest{exchange("read write")}, tally{other: 1}},
+		{"one each", []bipsynctest.LoggedRequest{exchange("rest_api:read"), exchange("")}, tally{grant: 1, ephemeral: 1}},
+		{"refused", []bipsynctest.LoggedRequest{refused("rest_api:read"), refused("")}, tally{grantRejected: 1, ephemeralRejected: 1}},
+		{"other scopes", []bipsynctest.LoggedRequest{exchange("rest_api:read rest_api:write")}, tally{other: 1}},
 		{"not a refresh", []bipsynctest.LoggedRequest{
 			{Path: bipsynctest.TokenPath, GrantType: "client_credentials", Status: http.StatusOK},
 			{Path: bipsynctest.ProtectedPath, Status: http.StatusOK},
 		}, tally{}},
-		{"dropped answer", []bipsynctest.LoggedRequest{{Path: bipsynctest.TokenPath, GrantType: "refresh_token", Scope: "read"}},
+		{"dropped answer", []bipsynctest.LoggedRequest{{Path: bipsynctest.TokenPath, GrantType: "refresh_token", Scope: "rest_api:read"}},
 			tally{grantRejected: 1}},
 	}
 	for _, tt := range tests {
