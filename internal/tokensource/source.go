@@ -50,16 +50,9 @@ const (
 	// maxAdoptions bounds how many times one request moves on to a record another runner saved: each one means
 	// another runner rotated the chain meanwhile, and a request that keeps losing should say so rather than spin.
 	maxAdoptions = 4
-	// maxChurn bounds how many times one request re-reads a record that other runners changed without rotating the
-	// chain (leases recorded and released by their hand-outs: two writes per provider process of a store with a
-	// conditional save). Far more than a run of many runners causes; only a store that keeps changing reaches it.
-	maxChurn = 64
 	// maxHeadSaves bounds how many times the save of an exchanged head is repeated over records of the head it
 	// consumed (or older ones) that other runners keep writing.
 	maxHeadSaves = 8
-	// leaseGranularity is how much a hand-out's promise may outgrow the process's recorded lease before the record is
-	// written again: one write a minute at most per chain and process, not one per open.
-	leaseGranularity = time.Minute
 	// releaseAttempts bounds the tries to remove a lease when its consumers are done; a lease left behind only
 	// expires by itself.
 	releaseAttempts = 3
