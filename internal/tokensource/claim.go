@@ -149,3 +149,21 @@ func (s *Source) newerRecord(ctx context.Context, r *run, rec *tokenstore.Record
 	}
 	return cur, nil
 }
+
+// sharedWithoutClaims returns the warning that the chain is shared through a store without conditional writes, once
+// per process, when r saw another runner's record appear: two runners can exchange one head there, which strict
+// Bipsync answers with a refusal that the loser recovers from, but a server with replay detection (RFC 9700 section
+// 4.14.2) with the revocation of the whole chain.
+func (s *Source) sharedWithoutClaims(r *run) (Warning, bool) {
+	t := s.store.Traits()
+	if !r.othersSeen || t.SharedLock || t.AtomicSave || t.Claims {
+		return Warning{}, false
+	}
+	s.reg.mu.Lock()
+	defer s.reg.mu.Unlock()
+	if s.reg.noClaimsWarned {
+		return Warning{}, false
+	}
+	s.reg.noClaimsWarned = true
+	return Warning{Kind: WarnNoClaims, Store: s.store.Describe()}, true
+}

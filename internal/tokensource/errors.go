@@ -148,7 +148,7 @@ type Warning struct {
 	ExpiresAt   time.Time     // WarnShortLifetime
 	MinValidity time.Duration // WarnShortLifetime, WarnPromiseBroken
 
-	Store string // WarnNotCached
+	Store string // WarnNotCached, WarnNoClaims
 	Err   error  // WarnNotCached
 
 	PromisedAt          time.Time     // WarnPromiseBroken

@@ -254,3 +254,53 @@ func TestSource_Release_afterAnotherRotationWritesNothing(t *testing.T) {
 		t.Fatalf("saves: got %d; want 0", st.saves-saves)
 	}
 }
+
+// At protocol 1 (no shared lock, no conditional write, no claims) a runner that sees another runner's record appear
+// while it works is told once per process that the chain is shared without claims; the runner that saw only its own
+// records is not.
+func TestSource_Token_sharedWithoutClaimsWarnsOnce(t *testing.T) {
+	t.Parallel()
+	clk := &clock{t: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
+	srv := newRaceServer(clk.Now)
+	st := newMemStore()
+	st.protocol1, st.localLock = true, true
+	a, b := machine(t, srv, st, clk.Now, 10*time.Second), machine(t, srv, st, clk.Now, 10*time.Second)
+	seedChain(t, st, a)
+	noClaims := func(r *Result) int {
+		n := 0
+		for _, w := range r.Warnings {
+			if w.Kind == WarnNoClaims {
+				n++
+			}
+		}
+		return n
+	}
+	for round := 1; round <= 2; round++ {
+		// A exchanges and is held before it saves; B's exchange of the same head is refused, and B adopts A's record.
+		release, done := exchangeHeld(t, srv, a, Request{RefreshToken: "seed", MinValidity: 15 * time.Minute, Force: true})
+		bDone := make(chan tokenResult, 1)
+		go func() {
+			r, err := b.Token(context.Background(), Request{RefreshToken: "seed", MinValidity: 15 * time.Minute, Force: true})
+			bDone <- tokenResult{r, err}
+		}()
+		for srv.refused.Load() < int64(round) {
+			time.Sleep(time.Millisecond)
+		}
+		close(release)
+		gotA, gotB := <-done, <-bDone
+		if gotA.err != nil || gotB.err != nil {
+			t.Fatalf("round %d: got %v and %v; want both served", round, gotA.err, gotB.err)
+		}
+		if !gotB.r.Adopted {
+			t.Fatalf("round %d: B got %v; want A's record adopted", round, gotB.r)
+		}
+		want := 0
+		if round == 1 {
+			want = 1
+		}
+		if noClaims(gotA.r) != 0 || noClaims(gotB.r) != want {
+			t.Fatalf("round %d: WarnNoClaims: A %d, B %d; want 0 and %d", round, noClaims(gotA.r), noClaims(gotB.r), want)
+		}
+		clk.Advance(time.Minute)
+	}
+}

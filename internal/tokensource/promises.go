@@ -49,6 +49,9 @@ func (s *Source) handedOut(r *run, rec *tokenstore.Record, exchanged bool, warni
 		oc.until, oc.minValidity, oc.at = until, r.req.MinValidity, now
 	}
 	s.mu.Unlock()
+	if w, ok := s.sharedWithoutClaims(r); ok {
+		warnings = append(warnings, w)
+	}
 	res := s.result(rec, exchanged, r.adoptions > 0, warnings)
 	res.Key = r.key
 	return res

@@ -20,6 +20,8 @@ import (
 type Registry struct {
 	mu     sync.Mutex
 	chains map[tokenstore.Key]*chainState
+	// noClaimsWarned tells that the process has said once that a chain is shared through a store without claims.
+	noClaimsWarned bool
 }
 
 // NewRegistry returns an empty registry.
