@@ -139,7 +139,7 @@ func TestSource_Token_claimsSendEachDueHeadOnce(t *testing.T) {
 
 // deadClaim leaves the claim of a runner that stopped (its process died) on the chain's current record, claimed at a
 // time its own clock put a day back: only the waiting runner's clock counts.
-func deadClaim(t *testing.T, st *claimStore, key tokenstore.Key, now time.Time) *tokenstore.Claim {
+func deadClaim(t *testing.T, st *claimStore, key tokenstore.Key, now time.Time) {
 	t.Helper()
 	rec := st.recs[key]
 	c := &tokenstore.Claim{ID: tokenstore.NewRecordID(), Head: rec.Revision(), Holder: "dead-runner", At: now.Add(-24 * time.Hour),
@@ -147,7 +147,6 @@ func deadClaim(t *testing.T, st *claimStore, key tokenstore.Key, now time.Time) 
 	if err := st.PutClaim(context.Background(), key, "seed", c, nil); err != nil {
 		t.Fatal(err)
 	}
-	return c
 }
 
 // A claimer that died after Bipsync answered its exchange took the new head with it: the runner that waited out the
