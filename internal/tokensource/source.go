@@ -237,7 +237,8 @@ type Request struct {
 	// MinValidity is how long a handed-out token must stay valid at least.
 	MinValidity time.Duration
 	// Force exchanges the chain even when its access token could be reused (a rotation on request). An exchange
-	// another process made after the request started counts: the chain was rotated, once, as asked.
+	// another process made after the request first read the chain's record counts (the chain is past the generation
+	// the request saw): the chain was rotated, once, as asked.
 	Force bool
 }
 
