@@ -304,3 +304,50 @@ func TestSource_Token_sharedWithoutClaimsWarnsOnce(t *testing.T) {
 		clk.Advance(time.Minute)
 	}
 }
+
+// A forced rotation (the rotate command) that waits for the chain's lock while another run exchanges the chain counts
+// that exchange: the generation it first read, before the wait, is behind the record it finds under the lock.
+func TestSource_Token_forcedRotationCountsAnExchangeMadeWhileItWaited(t *testing.T) {
+	t.Parallel()
+	src, srv, st, clk := fixture(t)
+	ctx := context.Background()
+	seedChain(t, st, src)
+	delay := make(chan struct{})
+	srv.mu.Lock()
+	srv.delay = delay
+	srv.mu.Unlock()
+	done := make(chan tokenResult, 1)
+	go func() {
+		r, err := src.Token(ctx, refreshReq(time.Minute))
+		done <- tokenResult{r, err}
+	}()
+	for srv.exchanges.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	rotate, err := New(Options{Client: srv, Store: st, Now: clk.Now, Registry: NewRegistry(), RescueDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	loads := st.loads.Load()
+	forced := make(chan tokenResult, 1)
+	go func() {
+		r, err := rotate.Token(ctx, Request{RefreshToken: "seed", MinValidity: time.Minute, Force: true})
+		forced <- tokenResult{r, err}
+	}()
+	// The forced request reads the record before it waits for the lock (bounded: without that read it only waits).
+	for deadline := time.Now().Add(2 * time.Second); st.loads.Load() == loads && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond)
+	close(delay)
+	if got := <-done; got.err != nil {
+		t.Fatal(got.err)
+	}
+	got := <-forced
+	if got.err != nil || got.r.Exchanged || got.r.Generation != 1 {
+		t.Fatalf("got (%v, %v); want the exchange made while it waited counted (generation 1, no exchange)", got.r, got.err)
+	}
+	if srv.exchanges.Load() != 1 {
+		t.Fatalf("exchanges: got %d; want 1", srv.exchanges.Load())
+	}
+}
