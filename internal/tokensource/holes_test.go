@@ -196,24 +196,24 @@ func TestSource_Token_handOutWritesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var keys []tokenstore.Key
 	for _, s := range []*Source{src, other, src, other} {
 		r, err := s.Token(ctx, refreshReq(10*time.Minute))
 		if err != nil || r.Exchanged {
 			t.Fatalf("got (%v, %v); want the stored token reused", r, err)
 		}
-		keys = append(keys, r.Key)
 	}
 	if st.saves != saves {
 		t.Fatalf("saves by hand-outs: got %d; want 0", st.saves-saves)
 	}
+	loads := st.loads.Load()
 	for _, s := range []*Source{other, other} {
 		if err := s.Release(ctx, first.Key); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if st.saves != saves {
-		t.Fatalf("saves by releases of a process that holds no lease: got %d; want 0", st.saves-saves)
+	if st.saves != saves || st.loads.Load() != loads {
+		t.Fatalf("store calls by releases of a process that holds no lease: got %d saves and %d loads; want none",
+			st.saves-saves, st.loads.Load()-loads)
 	}
 	for range 3 {
 		if err := src.Release(ctx, first.Key); err != nil {
@@ -226,7 +226,6 @@ func TestSource_Token_handOutWritesNothing(t *testing.T) {
 	if leases := st.recs[first.Key].Leases; len(leases) != 0 {
 		t.Fatalf("leases after the exchanger's last release: got %+v; want none", leases)
 	}
-	_ = keys
 }
 
 // A Release whose record was rotated since by another process has nothing to remove: the lease went with the old

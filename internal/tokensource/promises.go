@@ -45,6 +45,9 @@ func (s *Source) handedOut(r *run, rec *tokenstore.Record, exchanged bool, warni
 		s.open[r.key] = oc
 	}
 	oc.n++
+	if exchanged {
+		oc.leased = findLease(rec.Leases, s.leaseID) != nil
+	}
 	if until.After(oc.until) {
 		oc.until, oc.minValidity, oc.at = until, r.req.MinValidity, now
 	}
@@ -84,6 +87,15 @@ func (s *Source) Release(ctx context.Context, key tokenstore.Key) error {
 	delete(s.open, key)
 	s.mu.Unlock()
 	c := s.reg.chain(key)
+	if err := c.acquire(ctx); err != nil {
+		return err
+	}
+	if c.pending == nil && !oc.leased {
+		// Nothing of this process to save or remove: a process that only reused the stored token touches no store.
+		c.release()
+		return nil
+	}
+	c.release()
 	unlock, err := s.lockChain(ctx, c, key)
 	if err != nil {
 		return err
@@ -92,8 +104,8 @@ func (s *Source) Release(ctx context.Context, key tokenstore.Key) error {
 	if err := s.savePending(ctx, &run{key: key, seed: oc.seed, c: c}); err != nil {
 		return err
 	}
-	if !s.store.Traits().AtomicSave {
-		return nil // no lease was recorded (see serve)
+	if !oc.leased {
+		return nil
 	}
 	for range releaseAttempts {
 		rec, err := s.store.Load(ctx, key, oc.seed)

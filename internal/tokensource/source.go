@@ -160,6 +160,8 @@ type openChain struct {
 	until       time.Time
 	minValidity time.Duration
 	at          time.Time
+	// leased tells that this Source's exchange recorded its lease on token: the last Release has something to remove.
+	leased bool
 }
 
 // New returns a Source.
