@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/bipsync/terraform-provider-bipsync/internal/bipsync"
 	"github.com/bipsync/terraform-provider-bipsync/internal/tokenstore"
 )
 
@@ -24,6 +25,8 @@ type claimOutcome struct {
 	claimed bool
 	// took is the claim this one replaced after it outlived its TTL, if it did.
 	took *takeOver
+	// mine is this runner's claim (claimed only).
+	mine *tokenstore.Claim
 }
 
 // takeOver describes a claim another holder left, which this runner took over once it had seen it unchanged for its TTL.
@@ -60,7 +63,8 @@ func (s *Source) claimHead(ctx context.Context, r *run, rec *tokenstore.Record) 
 				return claimOutcome{rec: cur}, err
 			}
 		}
-		free := c == nil || c.Head.Generation < rec.Generation || c.Holder == s.leaseID
+		// A claim with no TTL was given up by its holder without consuming the head (see giveUpClaim).
+		free := c == nil || c.Head.Generation < rec.Generation || c.Holder == s.leaseID || c.TTL == 0
 		var took *takeOver
 		if !free {
 			took = s.claimExpired(r.c, c)
@@ -131,7 +135,23 @@ func (s *Source) putClaim(ctx context.Context, r *run, cl tokenstore.Claimer, re
 	if cur.Generation == rec.Generation {
 		rec = cur // the same head, perhaps without a lease now: the save replaces what the store holds
 	}
-	return claimOutcome{rec: rec, claimed: true, took: took}, nil
+	return claimOutcome{rec: rec, claimed: true, took: took, mine: mine}, nil
+}
+
+// giveUpClaim replaces this runner's claim, after an exchange that surely consumed nothing (Bipsync answered with an
+// error that revokes nothing, or the request was never sent), by one with no TTL, which the next runner takes at once
+// instead of waiting out the TTL. It is one more write, only on such a failure; if it fails, others wait the TTL.
+func (s *Source) giveUpClaim(ctx context.Context, r *run, mine *tokenstore.Claim, xerr error) {
+	var be *bipsync.Error
+	if mine == nil || !errors.As(xerr, &be) || bipsync.IsOutcomeUnknown(xerr) || refusedAsSpent(xerr) {
+		return // the head may be consumed: others wait the TTL rather than send it again
+	}
+	cl, ok := s.store.(tokenstore.Claimer)
+	if !ok {
+		return
+	}
+	given := &tokenstore.Claim{ID: tokenstore.NewRecordID(), Head: mine.Head, Holder: s.leaseID, At: s.now()}
+	_ = cl.PutClaim(context.WithoutCancel(ctx), r.key, r.seed, given, mine)
 }
 
 // newerRecord reads the record and returns it when it moved past rec (nil when it has not).

@@ -235,3 +235,67 @@ func TestSource_Token_claimThenRecordMovedOnAdopts(t *testing.T) {
 		t.Fatalf("exchange attempts: got %d; want 1", srv.exchanges.Load()+srv.refused.Load())
 	}
 }
+
+// failingOnce refuses the first exchange with an error that surely consumed nothing (the request was never sent).
+type failingOnce struct {
+	*raceServer
+	failed bool
+	sent   bool // the request was sent and no answer came: outcome unknown
+}
+
+func (f *failingOnce) Refresh(ctx context.Context, rt string, scopes []string) (*bipsync.Token, error) {
+	f.mu.Lock()
+	first := !f.failed
+	f.failed = true
+	f.mu.Unlock()
+	if first {
+		return nil, &bipsync.Error{Op: "refresh", Err: errors.New("dial tcp: connection refused"), Sent: f.sent}
+	}
+	return f.raceServer.Refresh(ctx, rt, scopes)
+}
+
+// A claimer whose exchange failed without consuming the head (nothing was sent, or Bipsync refused it for a reason that
+// consumed nothing) gives its claim up, so that other runners need not wait out its TTL.
+func TestSource_Token_claimGivenUpWhenNothingWasConsumed(t *testing.T) {
+	t.Parallel()
+	clk := &clock{t: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
+	srv := newRaceServer(clk.Now)
+	st := newClaimStore()
+	a, b := runner(t, &failingOnce{raceServer: srv}, st, clk), runner(t, srv, st, clk)
+	seedChain(t, st.memStore, a)
+	if _, err := a.Token(context.Background(), refreshReq(15*time.Minute)); err == nil {
+		t.Fatal("A: got no error; want the failed exchange reported")
+	}
+	start := clk.Now()
+	r, err := b.Token(context.Background(), refreshReq(15*time.Minute))
+	if err != nil || !r.Exchanged {
+		t.Fatalf("B: got (%v, %v); want the head exchanged", r, err)
+	}
+	if waited := clk.Now().Sub(start); waited >= time.Minute {
+		t.Fatalf("B waited %s; want no wait for a claim given up", waited)
+	}
+	if srv.refused.Load() != 0 {
+		t.Fatalf("refused: got %d; want 0", srv.refused.Load())
+	}
+}
+
+// A claimer whose exchange's outcome is unknown keeps its claim: the head may be consumed, so other runners wait out
+// its TTL rather than send it again at once.
+func TestSource_Token_claimKeptWhenTheOutcomeIsUnknown(t *testing.T) {
+	t.Parallel()
+	clk := &clock{t: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
+	srv := newRaceServer(clk.Now)
+	st := newClaimStore()
+	a, b := runner(t, &failingOnce{raceServer: srv, sent: true}, st, clk), runner(t, srv, st, clk)
+	seedChain(t, st.memStore, a)
+	if _, err := a.Token(context.Background(), refreshReq(15*time.Minute)); !bipsync.IsOutcomeUnknown(err) {
+		t.Fatalf("A: got %v; want an outcome-unknown failure", err)
+	}
+	start := clk.Now()
+	if _, err := b.Token(context.Background(), refreshReq(15*time.Minute)); err != nil {
+		t.Fatalf("B: got %v; want the head exchanged after the claim's TTL", err)
+	}
+	if waited := clk.Now().Sub(start); waited < 4*time.Minute {
+		t.Fatalf("B waited %s; want at least the claim's TTL", waited)
+	}
+}

@@ -184,6 +184,7 @@ func (s *Source) serve(ctx context.Context, r *run, rec *tokenstore.Record) (*Re
 			return nil, err
 		}
 		var took *takeOver
+		var mine *tokenstore.Claim
 		if s.claims() {
 			cl, err := s.claimHead(ctx, r, rec)
 			if err != nil {
@@ -193,7 +194,7 @@ func (s *Source) serve(ctx context.Context, r *run, rec *tokenstore.Record) (*Re
 			if !cl.claimed {
 				continue // another runner's newer record: its token may serve
 			}
-			took = cl.took
+			took, mine = cl.took, cl.mine
 		}
 		var warnings []Warning
 		if w, ok := s.promiseBroken(r, rec); ok {
@@ -207,6 +208,7 @@ func (s *Source) serve(ctx context.Context, r *run, rec *tokenstore.Record) (*Re
 		if next == nil {
 			if !refusedAsSpent(xerr) {
 				// An outcome-unknown exchange keeps its claim: other runners wait its TTL rather than send the head again.
+				s.giveUpClaim(ctx, r, mine, xerr)
 				return nil, xerr
 			}
 			newer, err := s.afterRefusal(ctx, r, rec, took)
