@@ -20,9 +20,10 @@
 //     claims a head before exchanging it, and the others only read until the claimer's record is there, so a due head
 //     is sent to Bipsync once: no refused attempt for a server with replay detection to punish. A claim carries no
 //     expiry: each runner measures its TTL by its own clock from when it first saw it, and takes over a claim whose
-//     holder died. Per due head that is one claim write and one record save; the claim is not deleted, the next one
-//     replaces it. A store without conditional writes cannot hold claims: a runner that sees another's record appear
-//     there says so, once per process;
+//     holder died; a claimer whose exchange surely consumed nothing gives its claim up at once. Per due head that is
+//     one claim write and one record save; the claim is not deleted, the next one replaces it. A store without
+//     conditional writes cannot hold claims: a runner that sees another's record appear there says so, once per
+//     process;
 //   - a hand-out that reuses the stored token writes nothing to the store. Promises made to open consumers are kept in
 //     memory (Release ends them); the one promise a record carries is the lease of the process that made its exchange,
 //     written with the exchange's save on stores with conditional saves, and removed by that process's last Release.
