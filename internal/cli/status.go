@@ -193,8 +193,8 @@ func chainStatus(ctx context.Context, e *env, f *statusFlags, rotate bool) (*cha
 	var unrotated *tokensource.Result
 	start := e.opts.Now()
 	if rotate {
-		// Force exchanges now, unless another run exchanged the chain after this request started (while it waited
-		// for the chain's lock): that exchange is the rotation asked for, and one exchange serves both.
+		// Force exchanges now, unless another run rotated the chain past the generation this request first read
+		// (its exchange won a race with this one's): that exchange is the rotation asked for, and one serves both.
 		res, err := src.Token(ctx, tokensource.Request{
 			Grant:        tokensource.GrantRefreshToken,
 			RefreshToken: seed,

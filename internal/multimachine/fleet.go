@@ -79,14 +79,13 @@ type Store struct {
 	writes func(ctx context.Context, key tokenstore.Key) (int, error)
 }
 
-// ClaimsInTokensource says whether the provider's tokensource claims a chain's head (tokenstore.Claimer) before it
+// ClaimsInTokensource says that the provider's tokensource claims a chain's head (tokenstore.Claimer) before it
 // exchanges it, in every store that can claim: the conditional helper's command store (command_protocol 2), and the s3
 // store. With it, those stores send a due head to Bipsync once, whichever runner gets there first, as postgres does with
-// its lock: a server with replay detection has nothing to punish. It is the one switch that the multi-machine tests and
-// the benchmark's runners section read to hold those stores to that (exactly 1 exchange attempt and none refused per
-// round, under replay detection). Until the claim is in tokensource it is false, and they run those stores in strict
-// mode: set to true before the claim is in, their replay-detection rounds fail (refused attempts, a revoked chain).
-const ClaimsInTokensource = false
+// its lock: a server with replay detection has nothing to punish. The multi-machine tests and the benchmark's runners
+// section read it to hold those stores to that (exactly 1 exchange attempt and none refused per round, under replay
+// detection).
+const ClaimsInTokensource = true
 
 // DirStore is a command store whose helper (mode HelperGetPut or HelperConditional, command_protocol 1 or 2) keeps
 // records in dir, a directory every machine shares: the stand-in for a secret manager.

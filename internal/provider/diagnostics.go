@@ -84,6 +84,7 @@ const (
 	summaryTokenNotCached      = "Bipsync Token Not Cached"
 	summaryShorterThanValidity = "Bipsync Token Shorter Than min_validity"
 	summaryPromiseBroken       = "Bipsync Access Token Revoked Early"
+	summaryNoClaims            = "Bipsync Chain Shared Without Claims"
 	summaryGrantRecovered      = "Bipsync Grant Recovered From Journal"
 	summaryJournalNotWritten   = "Bipsync Grant Journal Not Written"
 )
@@ -108,7 +109,7 @@ var allSummaries = []string{
 
 	summaryChainExpiringSoon, summaryChainNarrowed, summaryRotationWindow, summaryPreferWriteOnly,
 	summaryTokenExpiringInRun, summaryFileStoreOnCI, summaryTokenNotCached, summaryShorterThanValidity,
-	summaryPromiseBroken, summaryGrantRecovered, summaryJournalNotWritten,
+	summaryPromiseBroken, summaryGrantRecovered, summaryJournalNotWritten, summaryNoClaims,
 }
 
 // reseedSteps says how a user starts a new chain for one kind of consumer, once they hold a new refresh token.
@@ -238,6 +239,12 @@ func reauthDetail(err error, fc failureContext) string {
 		case spent.Waited > 0:
 			what += fmt.Sprintf(" No other runner was seen using the chain: the token store was watched for %s for a newer "+
 				"record, and none came.", spent.Waited)
+		}
+		if spent.ClaimHolderDied {
+			what += fmt.Sprintf(" Another runner (process %s) claimed the chain's head, and its claim was seen unchanged "+
+				"from %s for its time to live (%s): this run took the claim over, and Bipsync refused the head. The other "+
+				"runner exchanged it and stopped before saving the new refresh token, which was lost with it.",
+				spent.ClaimHolder, spent.ClaimSeenAt.UTC().Format(time.RFC3339), spent.ClaimTTL)
 		}
 		if !spent.LastRotation.IsZero() {
 			what += fmt.Sprintf(" The store's record is generation %d, last rotated at %s.", spent.Generation,
@@ -394,6 +401,14 @@ func warningText(w tokensource.Warning) (summary, detail string) {
 			"with different min_validity cut each other's tokens off: use the same min_validity everywhere this chain is "+
 			"used, or give the consumer that needs a longer one a chain of its own.",
 			w.PromisedAt.UTC().Format(time.RFC3339), w.PromisedMinValidity, w.PromisedUntil.UTC().Format(time.RFC3339), why)
+	case tokensource.WarnNoClaims:
+		return summaryNoClaims, fmt.Sprintf("Another runner used this refresh chain while this run did, through the %s, "+
+			"which has no conditional writes (a command helper at protocol 1): another runner uses this chain through a "+
+			"store without conditional writes, so two runners can exchange one head at the same moment. Bipsync refuses the "+
+			"second exchange and the provider recovers, but a server with replay detection (RFC 9700 section 4.14.2) would "+
+			"revoke the whole chain instead, and a person would have to authorize anew. Use a store where runners claim a "+
+			"head before exchanging it: a command helper of protocol 2, s3, or postgres. This is said once per provider "+
+			"process.", w.Store)
 	default:
 		return summaryRejected, fmt.Sprintf("The provider has a warning it cannot word (kind %d). This is a bug in the "+
 			"provider: please report it.", w.Kind)

@@ -132,8 +132,14 @@ func TestAccExamples_storeHelperAWS(t *testing.T) {
 			t.Parallel()
 			calls := runHelperThroughEngine(t, helperEngineCase{kind: "aws", protocol: protocol,
 				options: []string{"--prefix=ci/bipsync/"}, entry: entry})
-			if n := strings.Count(strings.Join(calls, "\n"), "create-secret"); n != 1 {
-				t.Errorf("create-secret calls: got %d; want 1\ncalls:\n%s", n, strings.Join(calls, "\n"))
+			// One entry for the chain's record; at protocol 2 one more for its claim (runners claim a head there before
+			// exchanging it), created by the first claim and replaced by later ones.
+			want := 1
+			if protocol == "2" {
+				want = 2
+			}
+			if n := strings.Count(strings.Join(calls, "\n"), "create-secret"); n != want {
+				t.Errorf("create-secret calls: got %d; want %d\ncalls:\n%s", n, want, strings.Join(calls, "\n"))
 			}
 			// The provider says what each put replaces at both levels, so the helper's puts after the first are
 			// conditional at both: a new version, then AWSCURRENT moved to it.

@@ -54,6 +54,13 @@ func TestTokenErrorDiagnostic_words(t *testing.T) {
 			want:    []string{"Another runner used this chain during this run", "watched for 1m30s", "generation 7", "2026-11-25T09:00:00Z", "authorize anew"},
 		},
 		{
+			name: "a spent chain whose claim holder died after exchanging",
+			err: &tokensource.ChainSpentError{Err: revoked, ClaimHolderDied: true, ClaimHolder: "0a1b", ClaimSeenAt: when,
+				ClaimTTL: 4 * time.Minute},
+			summary: summaryReauth,
+			want:    []string{"Another runner (process 0a1b) claimed the chain's head", "from 2026-11-25T09:00:00Z", "(4m0s)", "lost with it", "authorize anew"},
+		},
+		{
 			name:    "a spent chain nobody else used",
 			err:     &tokensource.ChainSpentError{Err: revoked, Waited: 90 * time.Second},
 			summary: summaryReauth,
@@ -125,6 +132,8 @@ func TestWarningText_everyKind(t *testing.T) {
 			summaryPromiseBroken, "handed out at 2026-11-25T09:00:00Z with min_validity 5m0s, and so promised to stay valid until 2026-11-25T09:05:00Z, because this request needed a token valid for 50m0s"},
 		{tokensource.Warning{Kind: tokensource.WarnPromiseBroken, PromisedAt: when, PromisedUntil: when, Forced: true},
 			summaryPromiseBroken, "because a rotation was asked for"},
+		{tokensource.Warning{Kind: tokensource.WarnNoClaims, Store: "command store (helper /bin/get-put)"},
+			summaryNoClaims, "through the command store (helper /bin/get-put), which has no conditional writes"},
 	} {
 		summary, detail := warningText(tc.w)
 		if summary != tc.summary || !strings.Contains(detail, tc.want) {

@@ -29,14 +29,10 @@ func (s *Source) adopt(ctx context.Context, r *run, prev *tokenstore.Record) (*t
 	return rec, nil
 }
 
-// moved counts a move from prev to rec, another runner's record, against its bound: a rotation (another head) against
-// maxAdoptions, another change of the record (a lease recorded or released) against maxChurn.
+// moved counts a move from prev to rec, another runner's record, against maxAdoptions when rec is a rotation past
+// prev. A record of prev's head and generation that differs only in its leases is no rotation and costs nothing.
 func (s *Source) moved(r *run, prev, rec *tokenstore.Record) error {
-	if rec.RefreshToken == prev.RefreshToken {
-		if r.churn++; r.churn > maxChurn {
-			return &StoreError{Store: s.store.Describe(), Op: "keep up with", Err: fmt.Errorf(
-				"other runners changed this chain's record %d times while this request waited; nothing was exchanged: run again", maxChurn)}
-		}
+	if !rotatedPast(rec, prev) {
 		return nil
 	}
 	if r.adoptions++; r.adoptions > maxAdoptions {
@@ -44,6 +40,13 @@ func (s *Source) moved(r *run, prev, rec *tokenstore.Record) error {
 			"other runners rotated this chain %d times while this request waited; nothing more was exchanged: run again", maxAdoptions)}
 	}
 	return nil
+}
+
+// rotatedPast tells whether cur is a later state of the chain than rec: a higher generation, or (a fork that a store
+// without conditional writes let through) another head of the same generation. Records are ordered by generation,
+// never by the times in them, which come from different machines' clocks.
+func rotatedPast(cur, rec *tokenstore.Record) bool {
+	return cur.Generation > rec.Generation || (cur.Generation == rec.Generation && cur.RefreshToken != rec.RefreshToken)
 }
 
 // refusedAsSpent tells whether Bipsync refused the head as revoked or expired. A refused exchange consumed nothing; if
@@ -67,9 +70,9 @@ func (s *Source) waitFor() time.Duration {
 	return s.adoptWait
 }
 
-// awaitNewer re-reads the store until it holds a record with another head than rec's, which Bipsync refused as spent,
-// or the wait is over (nil, nil). A record of the same head (another runner's lease on it) holds nothing to adopt: its
-// access token was revoked with the head.
+// awaitNewer re-reads the store until it holds a record rotated past rec, whose head Bipsync refused as spent, or the
+// wait is over (nil, nil). A record of the same head (rec with other leases) holds nothing to adopt: its access token
+// was revoked with the head.
 func (s *Source) awaitNewer(ctx context.Context, r *run, rec *tokenstore.Record) (*tokenstore.Record, error) {
 	deadline := s.now().Add(s.waitFor())
 	delay := adoptPollFirst
@@ -81,7 +84,7 @@ func (s *Source) awaitNewer(ctx context.Context, r *run, rec *tokenstore.Record)
 		if cur != nil {
 			r.observe(cur)
 		}
-		if cur != nil && cur.RefreshToken != rec.RefreshToken {
+		if cur != nil && rotatedPast(cur, rec) {
 			if err := s.moved(r, rec, cur); err != nil {
 				return nil, err
 			}

@@ -88,9 +88,24 @@ type ChainSpentError struct {
 	// LastRotation and Generation describe the record whose head was refused.
 	LastRotation time.Time
 	Generation   int64
+	// ClaimHolderDied tells that this request took over the claim of another runner (ClaimHolder, a process ID, not
+	// secret) that this process first saw at ClaimSeenAt and saw unchanged for its TTL (ClaimTTL), and that Bipsync then
+	// refused the head as spent: the holder exchanged it and stopped before saving, and its new head is lost with it.
+	ClaimHolderDied bool
+	ClaimHolder     string
+	ClaimSeenAt     time.Time
+	ClaimTTL        time.Duration
 }
 
-func (e *ChainSpentError) Error() string { return e.Err.Error() }
+func (e *ChainSpentError) Error() string {
+	if e.ClaimHolderDied {
+		return fmt.Sprintf("another runner (process %s) claimed this chain's head and did not save a record within its "+
+			"claim's %s (first seen %s); this runner took the claim over, and Bipsync refused the head as spent: the other "+
+			"runner exchanged it and stopped before saving the new refresh token, which is lost with it: %v",
+			e.ClaimHolder, e.ClaimTTL, e.ClaimSeenAt.UTC().Format(time.RFC3339), e.Err)
+	}
+	return e.Err.Error()
+}
 
 func (e *ChainSpentError) Unwrap() error { return e.Err }
 
@@ -118,6 +133,10 @@ const (
 	// WarnPromiseBroken: this exchange revoked an access token handed out at PromisedAt with PromisedMinValidity,
 	// promised until PromisedUntil, because this request needed MinValidity (or Forced a rotation).
 	WarnPromiseBroken
+	// WarnNoClaims: another runner wrote this chain's record while this request worked, through a store without
+	// conditional writes (so without claims): two runners can exchange one head, and a server with replay detection
+	// would then revoke the whole chain. Said once per process.
+	WarnNoClaims
 )
 
 // Warning is something the caller should tell the user: a kind and its facts, which the provider words.
@@ -129,7 +148,7 @@ type Warning struct {
 	ExpiresAt   time.Time     // WarnShortLifetime
 	MinValidity time.Duration // WarnShortLifetime, WarnPromiseBroken
 
-	Store string // WarnNotCached
+	Store string // WarnNotCached, WarnNoClaims
 	Err   error  // WarnNotCached
 
 	PromisedAt          time.Time     // WarnPromiseBroken

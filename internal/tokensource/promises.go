@@ -8,51 +8,17 @@ import (
 	"github.com/bipsync/terraform-provider-bipsync/internal/tokenstore"
 )
 
-// handOut hands out rec's token and records this Source's lease (and this request's scopes) in the store when they
-// grow. It returns errMovedOn when the store moved on meanwhile: the token may be revoked already.
-func (s *Source) handOut(ctx context.Context, r *run, rec *tokenstore.Record) (*tokenstore.Record, error) {
-	s.rememberScopes(r.key, r.req.Scopes)
-	until := s.now().Add(r.req.MinValidity)
-	own := findLease(rec.Leases, s.leaseID)
-	needLease := own == nil || until.After(own.Until.Add(leaseGranularity))
-	needAsk := s.askStale(rec, r.req.Scopes)
-	if (!needLease && !needAsk) || !s.store.Traits().AtomicSave {
-		// A store whose save is a read then a write must not be written on a mere hand-out: a runner elsewhere that
-		// rotated between the two would see its head replaced by this older one. The promise stays in this process.
-		return rec, nil
-	}
-	next := rec.Clone()
-	next.ID = tokenstore.NewRecordID()
-	next.Leases = s.otherLeases(rec.Leases)
-	lease := s.lease(r.req.MinValidity)
-	if own != nil && own.Until.After(lease.Until) {
-		lease = *own
-	}
-	next.Leases = append(next.Leases, lease)
-	s.recordAsk(next, r.req.Scopes)
-	err := s.saveRecord(ctx, r.key, r.seed, next, rec.Revision().Ptr())
-	switch {
-	case err == nil:
-		return next, nil
-	case errors.Is(err, tokenstore.ErrConflict):
-		return nil, errMovedOn
-	default:
-		// The token is still good; only the promise is not recorded for other processes. Not worth failing a run.
-		return rec, nil
-	}
-}
-
 // lease is this Source's promise for a hand-out now with minValidity.
 func (s *Source) lease(minValidity time.Duration) tokenstore.Lease {
 	now := s.now()
 	return tokenstore.Lease{ID: s.leaseID, Until: now.Add(minValidity), MinValidity: minValidity, At: now}
 }
 
-// otherLeases returns the leases of other processes that still run.
-func (s *Source) otherLeases(leases []tokenstore.Lease) []tokenstore.Lease {
+// withoutLease returns leases without the one of id.
+func withoutLease(leases []tokenstore.Lease, id string) []tokenstore.Lease {
 	var out []tokenstore.Lease
 	for _, l := range leases {
-		if l.ID != s.leaseID && s.now().Before(l.Until) {
+		if l.ID != id {
 			out = append(out, l)
 		}
 	}
@@ -79,10 +45,16 @@ func (s *Source) handedOut(r *run, rec *tokenstore.Record, exchanged bool, warni
 		s.open[r.key] = oc
 	}
 	oc.n++
+	if exchanged {
+		oc.leased = findLease(rec.Leases, s.leaseID) != nil
+	}
 	if until.After(oc.until) {
 		oc.until, oc.minValidity, oc.at = until, r.req.MinValidity, now
 	}
 	s.mu.Unlock()
+	if w, ok := s.sharedWithoutClaims(r); ok {
+		warnings = append(warnings, w)
+	}
 	res := s.result(rec, exchanged, r.adoptions > 0, warnings)
 	res.Key = r.key
 	return res
@@ -96,8 +68,10 @@ func (oc *openChain) count() int {
 }
 
 // Release tells the source that a consumer it handed a token of the chain key to is done with it (an ephemeral
-// resource's Close). When the last one is done, the Source's lease is removed from the record, so that a later exchange
-// breaks no promise. A lease that cannot be removed expires by itself; the error says why, for a log.
+// resource's Close). When the last one is done, a record this process exchanged but could not save is saved (the
+// process may do nothing else with the chain before it exits), and the lease this process's exchange recorded, if the
+// record still carries it, is removed with one conditional write, so that a later exchange breaks no promise. A lease
+// that cannot be removed expires by itself; the error says why, for a log.
 func (s *Source) Release(ctx context.Context, key tokenstore.Key) error {
 	s.mu.Lock()
 	oc := s.open[key]
@@ -112,22 +86,36 @@ func (s *Source) Release(ctx context.Context, key tokenstore.Key) error {
 	}
 	delete(s.open, key)
 	s.mu.Unlock()
-	if !s.store.Traits().AtomicSave {
+	c := s.reg.chain(key)
+	if err := c.acquire(ctx); err != nil {
+		return err
+	}
+	if c.pending == nil && !oc.leased {
+		// Nothing of this process to save or remove: a process that only reused the stored token touches no store.
+		c.release()
 		return nil
 	}
-	unlock, err := s.lockChain(ctx, s.reg.chain(key), key)
+	c.release()
+	unlock, err := s.lockChain(ctx, c, key)
 	if err != nil {
 		return err
 	}
 	defer unlock()
+	if err := s.savePending(ctx, &run{key: key, seed: oc.seed, c: c}); err != nil {
+		return err
+	}
+	if !oc.leased {
+		return nil
+	}
 	for range releaseAttempts {
 		rec, err := s.store.Load(ctx, key, oc.seed)
 		if err != nil || rec == nil || findLease(rec.Leases, s.leaseID) == nil {
+			// Nothing to remove: another exchange replaced the record, and the lease with it.
 			return err
 		}
 		next := rec.Clone()
 		next.ID = tokenstore.NewRecordID()
-		next.Leases = s.otherLeases(rec.Leases)
+		next.Leases = withoutLease(rec.Leases, s.leaseID)
 		err = s.saveRecord(ctx, key, oc.seed, next, rec.Revision().Ptr())
 		if !errors.Is(err, tokenstore.ErrConflict) {
 			return err
@@ -160,5 +148,5 @@ func (s *Source) promiseBroken(r *run, rec *tokenstore.Record) (Warning, bool) {
 		return Warning{}, false
 	}
 	return Warning{Kind: WarnPromiseBroken, PromisedAt: broken.At, PromisedUntil: broken.Until, PromisedMinValidity: broken.MinValidity,
-		MinValidity: r.req.MinValidity, Forced: r.req.Force && !rec.RotatedAt.After(r.started)}, true
+		MinValidity: r.req.MinValidity, Forced: r.forced(rec)}, true
 }

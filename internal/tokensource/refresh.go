@@ -3,35 +3,61 @@ package tokensource
 import (
 	"context"
 	"errors"
-	"time"
+	"fmt"
 
 	"github.com/bipsync/terraform-provider-bipsync/internal/tokenstore"
 )
 
 // run is one request's view of a chain: what it holds and what it has seen.
 type run struct {
-	key       tokenstore.Key
-	seed      string
-	c         *chainState
-	req       Request
-	started   time.Time
+	key  tokenstore.Key
+	seed string
+	c    *chainState
+	req  Request
+	// firstGen is the generation of the first record this request read (a forced request reads it before it waits for
+	// the chain's locks). A forced rotation is done once the chain is past it, whoever rotated it: decided by
+	// revision, never by comparing a rotation's time (another machine's clock) with this request's start.
+	firstGen  int64
 	adoptions int // moves to another runner's rotation of the chain
-	churn     int // re-reads of a record that others changed without rotating it
-	// revisions the store held during this request, for telling whether another runner used the chain.
+	// seen are the revisions the store held during this request, and the ones this request wrote.
 	seen []tokenstore.Revision
+	// othersSeen tells that a revision this request did not write appeared while it worked: another runner uses the
+	// chain.
+	othersSeen bool
 }
 
-func (r *run) observe(rec *tokenstore.Record) {
-	if rec == nil {
-		return
-	}
-	rev := rec.Revision()
+func (r *run) knows(rev tokenstore.Revision) bool {
 	for _, v := range r.seen {
 		if v == rev {
-			return
+			return true
 		}
 	}
-	r.seen = append(r.seen, rev)
+	return false
+}
+
+// observe notes a record the store holds; one that appears after the first, and that this request did not write, is
+// another runner's.
+func (r *run) observe(rec *tokenstore.Record) {
+	if rec == nil || r.knows(rec.Revision()) {
+		return
+	}
+	if len(r.seen) > 0 {
+		r.othersSeen = true
+	}
+	r.seen = append(r.seen, rec.Revision())
+}
+
+// wrote notes a record this request saved, so that reading it back is not taken for another runner's.
+func (r *run) wrote(rec *tokenstore.Record) {
+	if !r.knows(rec.Revision()) {
+		r.seen = append(r.seen, rec.Revision())
+	}
+}
+
+// forced tells whether the request still has to rotate rec's head: it asked for a rotation, and the chain is not past
+// the generation the request first saw (another run's exchange meanwhile counts: the chain was rotated, once).
+func (r *run) forced(rec *tokenstore.Record) bool {
+	return r.req.Force && rec.Generation <= r.firstGen
 }
 
 func (s *Source) refreshToken(ctx context.Context, req Request) (*Result, error) {
@@ -41,7 +67,10 @@ func (s *Source) refreshToken(ctx context.Context, req Request) (*Result, error)
 	if !s.store.Traits().Persistent {
 		return nil, ErrStoreRequired
 	}
-	r := &run{key: s.Key(req.RefreshToken), seed: req.RefreshToken, req: req, started: s.now()}
+	r := &run{key: s.Key(req.RefreshToken), seed: req.RefreshToken, req: req, firstGen: -1}
+	if req.Force {
+		r.firstGen = s.peekGeneration(ctx, r.key, r.seed)
+	}
 	r.c = s.reg.chain(r.key)
 	if err := r.c.acquire(ctx); err != nil {
 		return nil, err
@@ -70,7 +99,21 @@ func (s *Source) refreshToken(ctx context.Context, req Request) (*Result, error)
 		}
 	}
 	r.observe(rec)
+	if r.firstGen < 0 {
+		r.firstGen = rec.Generation
+	}
 	return s.serve(ctx, r, rec)
+}
+
+// peekGeneration reads the chain's generation before a forced rotation waits for the chain's locks: an exchange that
+// another run makes meanwhile is the rotation asked for, and one exchange serves both. -1 when it is not known (no
+// record yet, or the read failed: the read under the locks decides, and reports a failure).
+func (s *Source) peekGeneration(ctx context.Context, key tokenstore.Key, seed string) int64 {
+	rec, err := s.store.Load(ctx, key, seed)
+	if err != nil || rec == nil {
+		return -1
+	}
+	return rec.Generation
 }
 
 // load reads the chain's record. A chain saved by a version that keyed endpoints as spelt is found under that key too.
@@ -87,10 +130,13 @@ func (s *Source) load(ctx context.Context, key tokenstore.Key, seed string) (*to
 		return nil, nil
 	}
 	old, err := s.store.Load(ctx, legacy, seed)
-	if err != nil || old == nil {
-		// An unreadable record under the old key is not this chain's business any more than a missing one: the
-		// canonical key is where the chain lives from now on.
-		return nil, nil //nolint:nilerr // see above
+	if err != nil {
+		// The record under the old key may hold the chain, its seed spent: starting a new chain from the seed under the
+		// canonical key would be refused, a false reauthorization. Nothing is decided until it can be read.
+		return nil, &StoreError{Store: s.store.Describe(), Op: "load", Err: fmt.Errorf("the record under the key of an earlier provider version: %w", err)}
+	}
+	if old == nil {
+		return nil, nil
 	}
 	// Move the chain to its canonical key. Nothing is exchanged here, so a failed copy costs nothing: the next run
 	// finds the old key again.
@@ -126,25 +172,29 @@ func (s *Source) startChain(ctx context.Context, r *run) (*tokenstore.Record, er
 // whenever the store shows one.
 func (s *Source) serve(ctx context.Context, r *run, rec *tokenstore.Record) (*Result, error) {
 	for {
-		forced := r.req.Force && !rec.RotatedAt.After(r.started)
-		if !forced && s.reusable(rec, r.req) {
-			next, err := s.handOut(ctx, r, rec)
-			if errors.Is(err, errMovedOn) {
-				if rec, err = s.adopt(ctx, r, rec); err != nil {
-					return nil, err
-				}
-				continue
-			}
-			if err != nil {
-				return nil, err
-			}
-			return s.handedOut(r, next, false, nil), nil
+		if !r.forced(rec) && s.reusable(rec, r.req) {
+			// Reusing the stored token writes nothing: the promise made to this consumer stays in this process.
+			s.rememberScopes(r.key, r.req.Scopes)
+			return s.handedOut(r, rec, false, nil), nil
 		}
 		if err := s.checkMinValidity(rec, r.req.MinValidity); err != nil {
 			return nil, err
 		}
 		if err := s.crossProcessScopeConflict(rec, r.req.Scopes); err != nil {
 			return nil, err
+		}
+		var took *takeOver
+		var mine *tokenstore.Claim
+		if s.claims() {
+			cl, err := s.claimHead(ctx, r, rec)
+			if err != nil {
+				return nil, err
+			}
+			rec = cl.rec
+			if !cl.claimed {
+				continue // another runner's newer record: its token may serve
+			}
+			took, mine = cl.took, cl.mine
 		}
 		var warnings []Warning
 		if w, ok := s.promiseBroken(r, rec); ok {
@@ -157,22 +207,27 @@ func (s *Source) serve(ctx context.Context, r *run, rec *tokenstore.Record) (*Re
 		cancel()
 		if next == nil {
 			if !refusedAsSpent(xerr) {
+				// An outcome-unknown exchange keeps its claim: other runners wait its TTL rather than send the head again.
+				s.giveUpClaim(ctx, r, mine, xerr)
 				return nil, xerr
 			}
-			newer, err := s.awaitNewer(ctx, r, rec)
+			newer, err := s.afterRefusal(ctx, r, rec, took)
 			if err != nil {
 				return nil, err
 			}
 			if newer == nil {
-				return nil, &ChainSpentError{Err: xerr, OtherRunnerSeen: len(r.seen) > 1, Waited: s.waitFor(),
-					LastRotation: rec.RotatedAt, Generation: rec.Generation}
+				return nil, s.spent(r, rec, xerr, took)
 			}
 			rec = newer
 			continue
 		}
 		s.recordAsk(next, r.req.Scopes)
-		// The exchange revoked the token every other lease was about: they are broken (and named above) and gone.
-		next.Leases = []tokenstore.Lease{s.lease(r.req.MinValidity)}
+		// The exchange revoked the token every other lease was about: they are broken (and named above) and gone. The
+		// exchanging process's own lease goes with the exchange's save, so it costs no write of its own, and only where
+		// Release can remove it again (a conditional save): a lease nobody removes would name a consumer long gone.
+		if s.store.Traits().AtomicSave && next.AccessToken != "" {
+			next.Leases = []tokenstore.Lease{s.lease(r.req.MinValidity)}
+		}
 		replaced, serr := s.saveExchanged(ctx, r, rec, next)
 		if errors.Is(serr, errMovedOn) {
 			// Another runner saved first; this exchange forked the chain, and its head is abandoned (it stays valid
@@ -204,4 +259,32 @@ func (s *Source) serve(ctx context.Context, r *run, rec *tokenstore.Record) (*Re
 		}
 		return s.handedOut(r, next, true, warnings), nil
 	}
+}
+
+// afterRefusal looks for the record that makes a refused head spent rather than dead. After taking over a claim the
+// claimer's TTL has passed already, so one read says whether it saved; otherwise the store is watched (awaitNewer).
+func (s *Source) afterRefusal(ctx context.Context, r *run, rec *tokenstore.Record, took *takeOver) (*tokenstore.Record, error) {
+	if took == nil {
+		return s.awaitNewer(ctx, r, rec)
+	}
+	cur, err := s.load(ctx, r.key, r.seed)
+	if err != nil || cur == nil || !rotatedPast(cur, rec) {
+		return nil, err
+	}
+	r.observe(cur)
+	if err := s.moved(r, rec, cur); err != nil {
+		return nil, err
+	}
+	return cur, nil
+}
+
+// spent is the error of a head Bipsync refused for good, with what the request saw.
+func (s *Source) spent(r *run, rec *tokenstore.Record, xerr error, took *takeOver) error {
+	e := &ChainSpentError{Err: xerr, OtherRunnerSeen: r.othersSeen, Waited: s.waitFor(), LastRotation: rec.RotatedAt,
+		Generation: rec.Generation}
+	if took != nil {
+		e.Waited = 0
+		e.ClaimHolderDied, e.ClaimHolder, e.ClaimSeenAt, e.ClaimTTL = true, took.claim.Holder, took.seenAt, took.claim.TTL
+	}
+	return e
 }

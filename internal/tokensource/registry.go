@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/bipsync/terraform-provider-bipsync/internal/tokenstore"
 )
@@ -19,6 +20,8 @@ import (
 type Registry struct {
 	mu     sync.Mutex
 	chains map[tokenstore.Key]*chainState
+	// noClaimsWarned tells that the process has said once that a chain is shared through a store without claims.
+	noClaimsWarned bool
 }
 
 // NewRegistry returns an empty registry.
@@ -34,6 +37,8 @@ type chainState struct {
 	pendingReplaces *tokenstore.Revision // what pending's save replaces
 	rescued         string               // the rescue file holding pending, if one was written
 	cached          *tokenstore.Record   // last record, for stores that keep nothing (client credentials with store none)
+	claimSeen       string               // the ID of the last claim of another holder this process saw (see claimHead)
+	claimSeenAt     time.Time            // when this process first saw it, by its own clock
 }
 
 func (r *Registry) chain(key tokenstore.Key) *chainState {

@@ -20,16 +20,6 @@ func (s *Source) recordAsk(rec *tokenstore.Record, scopes []string) {
 	rec.Asks = append(kept, tokenstore.ScopeAsk{Scopes: want, At: now})
 }
 
-func (s *Source) askStale(rec *tokenstore.Record, scopes []string) bool {
-	want := normalizeScopes(scopes)
-	for _, a := range rec.Asks {
-		if slices.Equal(a.Scopes, want) {
-			return s.now().Sub(a.At) >= askRefresh
-		}
-	}
-	return true
-}
-
 // crossProcessScopeConflict refuses an exchange that would narrow the chain below a scope set another process asked of
 // it within ScopeConflictWindow: the chain keeps the narrower scopes for good, and the other consumer would need a
 // new authorization. (Within this process the stricter checkScopes applies.)

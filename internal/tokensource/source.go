@@ -12,6 +12,23 @@
 //   - a save names the record it replaces, so a store never goes back; when runners on several machines race on one
 //     head (the server refuses all but one, or lets two succeed and forks the chain), a loser re-reads the store and
 //     adopts the winner's record instead of reporting a dead chain;
+//   - records are ordered by generation, never by the times in them (they come from different machines' clocks): a
+//     forced rotation is done once the chain is past the generation the request first read, a record of the head an
+//     exchange consumed (or an older one) is replaced by the exchange's save, and a record of the same head and
+//     generation that differs only in its leases is no rotation;
+//   - on a store whose lock does not reach every runner but that writes conditionally (tokenstore.Claimer), a runner
+//     claims a head before exchanging it, and the others only read until the claimer's record is there, so a due head
+//     is sent to Bipsync once: no refused attempt for a server with replay detection to punish. A claim carries no
+//     expiry: each runner measures its TTL by its own clock from when it first saw it, and takes over a claim whose
+//     holder died; a claimer whose exchange surely consumed nothing gives its claim up at once. Per due head that is
+//     one claim write and one record save; the claim is not deleted, the next one replaces it. A store without
+//     conditional writes cannot hold claims: a runner that sees another's record appear there says so, once per
+//     process;
+//   - a hand-out that reuses the stored token writes nothing to the store. Promises made to open consumers are kept in
+//     memory (Release ends them); the one promise a record carries is the lease of the process that made its exchange,
+//     written with the exchange's save on stores with conditional saves, and removed by that process's last Release.
+//     A later exchange that revokes a promised token says so when the promise is known: made in the same process, or
+//     recorded as that lease;
 //   - a pair that could not be saved is kept in memory and in a local rescue file, and saved before the next use,
 //     never handed out unsaved;
 //   - before the first exchange of a new chain the store must take a record (the chain's generation 0), so a store
@@ -50,21 +67,12 @@ const (
 	// maxAdoptions bounds how many times one request moves on to a record another runner saved: each one means
 	// another runner rotated the chain meanwhile, and a request that keeps losing should say so rather than spin.
 	maxAdoptions = 4
-	// maxChurn bounds how many times one request re-reads a record that other runners changed without rotating the
-	// chain (leases recorded and released by their hand-outs: two writes per provider process of a store with a
-	// conditional save). Far more than a run of many runners causes; only a store that keeps changing reaches it.
-	maxChurn = 64
 	// maxHeadSaves bounds how many times the save of an exchanged head is repeated over records of the head it
 	// consumed (or older ones) that other runners keep writing.
 	maxHeadSaves = 8
-	// leaseGranularity is how much a hand-out's promise may outgrow the process's recorded lease before the record is
-	// written again: one write a minute at most per chain and process, not one per open.
-	leaseGranularity = time.Minute
 	// releaseAttempts bounds the tries to remove a lease when its consumers are done; a lease left behind only
 	// expires by itself.
 	releaseAttempts = 3
-	// askRefresh is how old the record's entry for a scope set may get before a hand-out renews it.
-	askRefresh = time.Minute
 	// ScopeConflictWindow is how long a scope set asked of a chain counts against a different one asked by another
 	// process: two provider aliases (or configurations) in one run ask within it.
 	ScopeConflictWindow = 10 * time.Minute
@@ -153,6 +161,8 @@ type openChain struct {
 	until       time.Time
 	minValidity time.Duration
 	at          time.Time
+	// leased tells that this Source's exchange recorded its lease on token: the last Release has something to remove.
+	leased bool
 }
 
 // New returns a Source.
@@ -230,7 +240,8 @@ type Request struct {
 	// MinValidity is how long a handed-out token must stay valid at least.
 	MinValidity time.Duration
 	// Force exchanges the chain even when its access token could be reused (a rotation on request). An exchange
-	// another process made after the request started counts: the chain was rotated, once, as asked.
+	// another process made after the request first read the chain's record counts (the chain is past the generation
+	// the request saw): the chain was rotated, once, as asked.
 	Force bool
 }
 

@@ -81,6 +81,8 @@ type memStore struct {
 	lie bool
 	// localLock makes Lock exclude nothing: the store's lock does not reach the other simulated machines.
 	localLock bool
+	// protocol1 makes the store's save a read then a write (a get/put command helper): no AtomicSave.
+	protocol1 bool
 	conflicts int
 	loads     atomic.Int64
 }
@@ -159,7 +161,8 @@ func (m *memStore) Save(_ context.Context, key tokenstore.Key, _ string, rec *to
 }
 
 func (m *memStore) Traits() tokenstore.Traits {
-	return tokenstore.Traits{Persistent: m.kind != "none", SharedLock: !m.localLock, AtomicSave: true, Local: m.kind == "file"}
+	return tokenstore.Traits{Persistent: m.kind != "none", SharedLock: !m.localLock && !m.protocol1, AtomicSave: !m.protocol1,
+		Local: m.kind == "file"}
 }
 func (m *memStore) Describe() string { return "memory store" }
 
