@@ -31,6 +31,7 @@ const (
 	summaryCertificate     = "Untrusted Bipsync TLS Certificate"
 	summaryRejected        = "Bipsync Token Request Rejected"
 	summaryScopeConflict   = "Conflicting Bipsync Scope Requests"
+	summaryNoNarrowing     = "Bipsync Scope Narrowing Not Allowed"
 	summaryStoreRequired   = "Bipsync Token Store Required"
 	summarySaveFailed      = "Bipsync Token Store Save Failed"
 	summaryStoreUnreadable = "Unreadable Bipsync Token Store Record"
@@ -91,7 +92,7 @@ const (
 // allSummaries is every summary constant above: the list the runbook test walks.
 var allSummaries = []string{
 	summaryReauth, summaryOutcomeUnknown, summaryIncomplete, summaryInvalidClient, summaryUnavailable,
-	summaryCertificate, summaryRejected, summaryScopeConflict, summaryStoreRequired, summarySaveFailed,
+	summaryCertificate, summaryRejected, summaryScopeConflict, summaryNoNarrowing, summaryStoreRequired, summarySaveFailed,
 	summaryStoreUnreadable, summaryStoreError, summaryScopeNotGranted, summaryMinValidity,
 
 	summaryMissingEndpoint, summaryConflictingEndpoint, summaryMissingClientID, summaryMissingStoreCommand,
@@ -147,6 +148,7 @@ type failureContext struct {
 func tokenErrorDiagnostic(err error, fc failureContext) (summary, detail string) {
 	var be *bipsync.Error
 	var conflict *tokensource.ScopeConflictError
+	var narrowing *tokensource.NarrowingError
 	var saveErr *tokensource.SaveError
 	var storeErr *tokensource.StoreError
 	var incomplete *tokensource.IncompleteAnswerError
@@ -191,6 +193,8 @@ func tokenErrorDiagnostic(err error, fc failureContext) (summary, detail string)
 			"the token endpoint, and client or base_url, then run again." + facts(err)
 	case errors.As(err, &conflict):
 		return summaryScopeConflict, scopeConflictDetail(conflict)
+	case errors.As(err, &narrowing):
+		return summaryNoNarrowing, narrowingDetail(narrowing.Held, narrowing.Requested)
 	case errors.As(err, &minValidity):
 		return summaryMinValidity, fmt.Sprintf("min_validity (%s) is not shorter than the lifetime of the access tokens Bipsync "+
 			"issues for this chain (%s), so no token can ever meet it: every use would exchange the chain again and revoke the "+
@@ -270,16 +274,10 @@ func scopeDetail(err error, fc failureContext) string {
 }
 
 func scopeConflictDetail(conflict *tokensource.ScopeConflictError) string {
-	detail := conflict.Error() + ".\n\nEach exchange revokes the access token handed out before it, so two consumers of one " +
+	return conflict.Error() + ".\n\nEach exchange revokes the access token handed out before it, so two consumers of one " +
 		"chain that ask for different scopes would revoke each other's token on every open, and asking for fewer scopes " +
 		"narrows the chain for good (Bipsync narrows the new refresh token too). Nothing was exchanged. Ask for the same " +
-		"scopes everywhere this refresh token is used (every provider alias and configuration), or give each scope set a " +
-		"chain of its own (its own authorization)."
-	if conflict.CrossProcess {
-		detail += fmt.Sprintf(" If the scopes changed on purpose and the other configuration no longer runs, this clears at %s.",
-			conflict.Clears.UTC().Format(time.RFC3339))
-	}
-	return detail
+		"scopes everywhere this refresh token is used, or give each scope set a chain of its own (its own authorization)."
 }
 
 func saveDetail(saveErr *tokensource.SaveError) string {
@@ -353,7 +351,8 @@ func facts(err error) string {
 // inline would be printed with it.
 func addTokenError(diags *diag.Diagnostics, err error, fc failureContext) {
 	summary, detail := tokenErrorDiagnostic(err, fc)
-	if bipsync.ReauthorizationCause(err) == bipsync.CauseScope {
+	var narrowing *tokensource.NarrowingError
+	if bipsync.ReauthorizationCause(err) == bipsync.CauseScope || errors.As(err, &narrowing) {
 		diags.AddAttributeError(path.Root("scopes"), summary, detail)
 		return
 	}

@@ -59,6 +59,7 @@ type refreshGrantModel struct {
 	RefreshTokenWOVersion types.Int64          `tfsdk:"refresh_token_wo_version"`
 	SeedRefreshToken      types.String         `tfsdk:"seed_refresh_token"`
 	Scopes                types.Set            `tfsdk:"scopes"`
+	AllowNarrowing        types.Bool           `tfsdk:"allow_narrowing"`
 	RotateBefore          timetypes.GoDuration `tfsdk:"rotate_before"`
 	Keepers               types.Map            `tfsdk:"keepers"`
 	AccessToken           types.String         `tfsdk:"access_token"`
@@ -123,10 +124,20 @@ func (r *refreshGrantResource) Schema(_ context.Context, _ resource.SchemaReques
 				Optional:    true,
 				ElementType: types.StringType,
 				MarkdownDescription: "Scopes to ask for at every exchange. Unset keeps the chain's current scopes (the original " +
-					"consent until narrowed). Narrowing narrows the chain for good (Bipsync narrows the new refresh token too); " +
-					"asking again for a scope the chain no longer holds fails at plan time unless the seed changes too. A " +
-					"change rotates the chain.",
+					"consent until narrowed). Narrowing narrows the chain for good (Bipsync narrows the new refresh token too), so " +
+					"once state knows the chain's scopes (after an exchange that asked for explicit `scopes`), a change to fewer " +
+					"scopes fails at plan time unless `allow_narrowing` is true. Before that the provider cannot see the original " +
+					"consent, and the first exchange that asks for fewer narrows the chain without a word. Asking again for a " +
+					"scope the chain no longer holds fails at plan time unless the seed changes too. A change rotates the chain.",
 				Validators: scopesValidators(),
+			},
+			"allow_narrowing": schema.BoolAttribute{
+				Optional: true,
+				MarkdownDescription: "Whether a change of `scopes` may narrow the chain when state knows it holds more. " +
+					"Defaults to false: such a plan fails with `Bipsync Scope Narrowing Not Allowed`, and nothing is exchanged, " +
+					"because the narrowing is for good. Set it to true only when this chain is meant to hold fewer scopes from " +
+					"now on; a consumer that needs fewer scopes while others need more should get a chain of its own (its own " +
+					"authorization).",
 			},
 			"rotate_before": schema.StringAttribute{
 				Optional:   true,
@@ -250,6 +261,7 @@ func (r *refreshGrantResource) ModifyPlan(ctx context.Context, req resource.Modi
 		}
 		checkChainLife(&state, now, &resp.Diagnostics)
 		checkScopeWidening(ctx, &plan, &state, &resp.Diagnostics)
+		checkGrantNarrowing(ctx, &plan, &state, &resp.Diagnostics)
 		if resp.Diagnostics.HasError() {
 			return
 		}
@@ -532,12 +544,7 @@ func checkScopeWidening(ctx context.Context, plan, state *refreshGrantModel, dia
 		}
 	}
 	if len(missing) == 0 {
-		if len(want) < len(have) {
-			diags.AddAttributeWarning(path.Root("scopes"), summaryChainNarrowed,
-				fmt.Sprintf("This apply narrows the chain to [%s]. Bipsync narrows the new refresh token too, so asking for "+
-					"a scope outside that set later needs a new authorization.", strings.Join(want, " ")))
-		}
-		return
+		return // narrowing, or the same scopes: checkGrantNarrowing
 	}
 	slices.Sort(missing)
 	diags.AddAttributeError(path.Root("scopes"), summaryReauth,

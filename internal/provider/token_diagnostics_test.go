@@ -84,11 +84,11 @@ func TestTokenErrorDiagnostic_words(t *testing.T) {
 			want:    []string{"min_validity (1h30m0s)", "Nothing was exchanged", "Lower min_validity below 1h0m0s"},
 		},
 		{
-			name: "scopes asked by another alias",
-			err: &tokensource.ScopeConflictError{First: []string{"read", "write"}, Second: []string{"read"}, CrossProcess: true,
-				FirstAt: when, Clears: when.Add(tokensource.ScopeConflictWindow)},
-			summary: summaryScopeConflict,
-			want:    []string{"another configuration or provider alias", "every provider alias", "clears at 2026-11-25T09:10:00Z"},
+			name:    "narrowing a chain of known scopes without allow_narrowing",
+			err:     &tokensource.NarrowingError{Held: []string{"read", "write"}, Requested: []string{"read"}},
+			summary: summaryNoNarrowing,
+			want: []string{"known to hold scopes [read write]", "Nothing was exchanged", "allow_narrowing = true",
+				"a chain of its own (its own authorization"},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

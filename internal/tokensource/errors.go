@@ -10,25 +10,14 @@ import (
 // would revoke the only refresh token the user has and keep its successor nowhere.
 var ErrStoreRequired = errors.New("a refresh-token grant needs a token store to keep the rotated refresh token")
 
-// ScopeConflictError says that one chain was asked for two different scope sets: within one process (one provider
-// configuration in one run), or by another process (another provider alias or configuration) within
-// ScopeConflictWindow in a way that would narrow the chain below what that one asked for. Each exchange revokes the
-// access token handed out before it, and the narrower request would narrow the chain for good. Nothing was exchanged.
+// ScopeConflictError says that one chain was asked for two different scope sets within one process (one provider
+// configuration in one run). Each exchange revokes the access token handed out before it, so the two consumers would
+// revoke each other's token on every open. Nothing was exchanged.
 type ScopeConflictError struct {
 	First, Second []string
-	// FirstAt is when the other process asked for First (CrossProcess only).
-	FirstAt time.Time
-	// CrossProcess tells that First was asked by another process, as the chain's record shows.
-	CrossProcess bool
-	// Clears is when First stops counting (CrossProcess only).
-	Clears time.Time
 }
 
 func (e *ScopeConflictError) Error() string {
-	if e.CrossProcess {
-		return fmt.Sprintf("another configuration or provider alias asked this refresh chain for scopes %s at %s, and this one asks for scopes %s, which would narrow the chain below that",
-			DescribeScopes(e.First), e.FirstAt.UTC().Format(time.RFC3339), DescribeScopes(e.Second))
-	}
 	return fmt.Sprintf("one refresh chain was asked for scopes %s and then for scopes %s in the same run",
 		DescribeScopes(e.First), DescribeScopes(e.Second))
 }

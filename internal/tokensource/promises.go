@@ -8,15 +8,13 @@ import (
 	"github.com/bipsync/terraform-provider-bipsync/internal/tokenstore"
 )
 
-// handOut hands out rec's token and records this Source's lease (and this request's scopes) in the store when they
-// grow. It returns errMovedOn when the store moved on meanwhile: the token may be revoked already.
+// handOut hands out rec's token and records this Source's lease in the store when it grows. It returns errMovedOn when the store moved on meanwhile: the token may be revoked already.
 func (s *Source) handOut(ctx context.Context, r *run, rec *tokenstore.Record) (*tokenstore.Record, error) {
 	s.rememberScopes(r.key, r.req.Scopes)
 	until := s.now().Add(r.req.MinValidity)
 	own := findLease(rec.Leases, s.leaseID)
 	needLease := own == nil || until.After(own.Until.Add(leaseGranularity))
-	needAsk := s.askStale(rec, r.req.Scopes)
-	if (!needLease && !needAsk) || !s.store.Traits().AtomicSave {
+	if !needLease || !s.store.Traits().AtomicSave {
 		// A store whose save is a read then a write must not be written on a mere hand-out: a runner elsewhere that
 		// rotated between the two would see its head replaced by this older one. The promise stays in this process.
 		return rec, nil
@@ -29,7 +27,6 @@ func (s *Source) handOut(ctx context.Context, r *run, rec *tokenstore.Record) (*
 		lease = *own
 	}
 	next.Leases = append(next.Leases, lease)
-	s.recordAsk(next, r.req.Scopes)
 	err := s.saveRecord(ctx, r.key, r.seed, next, rec.Revision().Ptr())
 	switch {
 	case err == nil:

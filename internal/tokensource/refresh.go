@@ -126,6 +126,9 @@ func (s *Source) startChain(ctx context.Context, r *run) (*tokenstore.Record, er
 // whenever the store shows one.
 func (s *Source) serve(ctx context.Context, r *run, rec *tokenstore.Record) (*Result, error) {
 	for {
+		if err := checkNarrowing(rec, r.req); err != nil {
+			return nil, err
+		}
 		forced := r.req.Force && !rec.RotatedAt.After(r.started)
 		if !forced && s.reusable(rec, r.req) {
 			next, err := s.handOut(ctx, r, rec)
@@ -141,9 +144,6 @@ func (s *Source) serve(ctx context.Context, r *run, rec *tokenstore.Record) (*Re
 			return s.handedOut(r, next, false, nil), nil
 		}
 		if err := s.checkMinValidity(rec, r.req.MinValidity); err != nil {
-			return nil, err
-		}
-		if err := s.crossProcessScopeConflict(rec, r.req.Scopes); err != nil {
 			return nil, err
 		}
 		var warnings []Warning
@@ -170,7 +170,6 @@ func (s *Source) serve(ctx context.Context, r *run, rec *tokenstore.Record) (*Re
 			rec = newer
 			continue
 		}
-		s.recordAsk(next, r.req.Scopes)
 		// The exchange revoked the token every other lease was about: they are broken (and named above) and gone.
 		next.Leases = []tokenstore.Lease{s.lease(r.req.MinValidity)}
 		replaced, serr := s.saveExchanged(ctx, r, rec, next)
