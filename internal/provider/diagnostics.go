@@ -153,7 +153,10 @@ func tokenErrorDiagnostic(err error, fc failureContext) (summary, detail string)
 	var storeErr *tokensource.StoreError
 	var incomplete *tokensource.IncompleteAnswerError
 	var minValidity *tokensource.MinValidityError
+	var spent *tokensource.ChainSpentError
 	switch {
+	case errors.As(err, &spent) && spent.Known && spent.Death != nil:
+		return summaryReauth, knownDeadDetail(spent, fc)
 	case errors.As(err, &incomplete):
 		return summaryIncomplete, "Bipsync exchanged the refresh token, so the old one is revoked, but its answer had no " +
 			"usable access token. The new refresh token was kept in the " + incomplete.Kept + ", so the chain is intact: " +
@@ -247,6 +250,7 @@ func reauthDetail(err error, fc failureContext) string {
 			what += fmt.Sprintf(" The store's record is generation %d, last rotated at %s.", spent.Generation,
 				spent.LastRotation.UTC().Format(time.RFC3339))
 		}
+		what = spentNotes(spent, what)
 	}
 	next := "The refresh chain cannot be used again; a person must authorize anew:"
 	if cause == bipsync.CauseNotLinked || cause == bipsync.CauseUndecryptable {

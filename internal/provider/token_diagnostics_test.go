@@ -9,6 +9,7 @@ import (
 
 	"github.com/bipsync/terraform-provider-bipsync/internal/bipsync"
 	"github.com/bipsync/terraform-provider-bipsync/internal/tokensource"
+	"github.com/bipsync/terraform-provider-bipsync/internal/tokenstore"
 )
 
 // TestTokenErrorDiagnostic_words checks the diagnostics of the token source's failures: the summary, and that the
@@ -52,6 +53,30 @@ func TestTokenErrorDiagnostic_words(t *testing.T) {
 			fc:      failureContext{clientID: "acme", steps: reseedEphemeral},
 			summary: summaryReauth,
 			want:    []string{"Another runner used this chain during this run", "watched for 1m30s", "generation 7", "2026-11-25T09:00:00Z", "authorize anew"},
+		},
+		{
+			name:    "a spent chain whose death this run recorded",
+			err:     &tokensource.ChainSpentError{Err: revoked, Recorded: true},
+			summary: summaryReauth,
+			want:    []string{"withdrew consent", "now records the chain as dead, so later runs fail at once"},
+		},
+		{
+			name:    "a spent seed a grant exchanged",
+			err:     &tokensource.ChainSpentError{Err: revoked, ConsumedByGrantAt: when, Recorded: true},
+			fc:      failureContext{steps: reseedEphemeral},
+			summary: summaryReauth,
+			want: []string{"This refresh token was exchanged by a bipsync_refresh_grant on 2026-11-25T09:00:00Z; give this block " +
+				"its own authorization", "authorize anew"},
+		},
+		{
+			name: "a chain an earlier run recorded dead",
+			err: &tokensource.ChainSpentError{Known: true, Generation: 3, Death: &tokenstore.Death{At: when, Cause: "revoked",
+				By: "ci-runner-7, pid 4242", Detail: "bipsync: refresh: HTTP 400: invalid_grant (hint: Token has been revoked)"}},
+			fc:      failureContext{clientID: "acme", steps: reseedEphemeral},
+			summary: summaryReauth,
+			want: []string{"at 2026-11-25T09:00:00Z, as a run on ci-runner-7, pid 4242 learned and recorded in the token store",
+				"withdrew consent", "Nothing was sent to Bipsync this time", "authorize -client-id acme", "Generation: 3",
+				"hint: Token has been revoked"},
 		},
 		{
 			name:    "a spent chain nobody else used",

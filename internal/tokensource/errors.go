@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/bipsync/terraform-provider-bipsync/internal/tokenstore"
 )
 
 // ErrStoreRequired is returned for a refresh-token grant when the store cannot keep a rotated chain: the exchange
@@ -68,9 +70,21 @@ func (e *StoreError) Unwrap() error { return e.Err }
 
 // ChainSpentError says that Bipsync refused the chain's head as revoked or expired and that the store showed no newer
 // record, even after waiting Waited for another runner's. Err is Bipsync's refusal (errors.As finds the
-// *bipsync.Error, so the reauthorization predicates hold).
+// *bipsync.Error, so the reauthorization predicates hold). When Known, an earlier run learned it and recorded it in
+// the store: this request asked nothing of Bipsync, and Err is nil.
 type ChainSpentError struct {
 	Err error
+	// Death is the chain's death as recorded in the store (Known), or as this request learned it.
+	Death *tokenstore.Death
+	// Known tells that the store's record was marked dead by an earlier run: nothing was sent to Bipsync.
+	Known bool
+	// Recorded tells that this request recorded the death in the store, so later runs fail at once; RecordErr says
+	// why it could not when it tried and failed.
+	Recorded  bool
+	RecordErr error
+	// ConsumedByGrantAt is when a bipsync_refresh_grant exchanged this chain's seed (its seed journal says so): the
+	// refused head is the seed, given to a grant and to this consumer. Zero when not known.
+	ConsumedByGrantAt time.Time
 	// OtherRunnerSeen tells that the store's record changed while this request worked: another runner used the chain.
 	OtherRunnerSeen bool
 	Waited          time.Duration
@@ -79,7 +93,16 @@ type ChainSpentError struct {
 	Generation   int64
 }
 
-func (e *ChainSpentError) Error() string { return e.Err.Error() }
+func (e *ChainSpentError) Error() string {
+	if e.Err != nil {
+		return e.Err.Error()
+	}
+	if e.Death == nil {
+		return "the refresh chain is dead"
+	}
+	return fmt.Sprintf("Bipsync refused this refresh chain (%s) at %s, as recorded in the token store by %s: %s",
+		e.Death.Cause, e.Death.At.UTC().Format(time.RFC3339), e.Death.By, e.Death.Detail)
+}
 
 func (e *ChainSpentError) Unwrap() error { return e.Err }
 

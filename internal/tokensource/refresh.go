@@ -126,6 +126,9 @@ func (s *Source) startChain(ctx context.Context, r *run) (*tokenstore.Record, er
 // whenever the store shows one.
 func (s *Source) serve(ctx context.Context, r *run, rec *tokenstore.Record) (*Result, error) {
 	for {
+		if rec.Dead != nil {
+			return nil, s.knownDead(ctx, r, rec)
+		}
 		if err := checkNarrowing(rec, r.req); err != nil {
 			return nil, err
 		}
@@ -164,8 +167,11 @@ func (s *Source) serve(ctx context.Context, r *run, rec *tokenstore.Record) (*Re
 				return nil, err
 			}
 			if newer == nil {
-				return nil, &ChainSpentError{Err: xerr, OtherRunnerSeen: len(r.seen) > 1, Waited: s.waitFor(),
+				spent := &ChainSpentError{Err: xerr, OtherRunnerSeen: len(r.seen) > 1, Waited: s.waitFor(),
 					LastRotation: rec.RotatedAt, Generation: rec.Generation}
+				if newer, err = s.recordDeath(ctx, r, rec, spent); err != nil {
+					return nil, err
+				}
 			}
 			rec = newer
 			continue

@@ -54,6 +54,8 @@ type Death struct {
 	Cause string
 	// Detail is Bipsync's error and hint as text, for people; never a token.
 	Detail string
+	// By names the run that learned it, for people: host name and process ID ("ci-runner-7, pid 4242"). Not secret.
+	By string
 }
 
 // ScopeAsk is one scope set asked of a chain, and when it was last asked.
