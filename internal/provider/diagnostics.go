@@ -141,6 +141,8 @@ type failureContext struct {
 	clientID string
 	steps    reseedSteps
 	encoding bipsync.Encoding
+	// noSecret tells that no client_secret was configured, so none was sent.
+	noSecret bool
 }
 
 // tokenErrorDiagnostic turns a failure of the token source into one diagnostic: a stable summary, and a detail that
@@ -165,6 +167,8 @@ func tokenErrorDiagnostic(err error, fc failureContext) (summary, detail string)
 		return summaryScopeNotGranted, scopeDetail(err, fc)
 	case bipsync.NeedsReauthorization(err):
 		return summaryReauth, reauthDetail(err, fc)
+	case fc.noSecret && bipsync.MissingParameter(err) == "client_secret":
+		return summaryMissingClientSecret, missingSecretDetail(err, fc)
 	case bipsync.IsInvalidClient(err):
 		return summaryInvalidClient, "Bipsync did not accept the client credentials, so no token was exchanged and the refresh " +
 			"token (if any) is still valid. Check client_id and client_secret (or BIPSYNC_CLIENT_ID and BIPSYNC_CLIENT_SECRET) " +

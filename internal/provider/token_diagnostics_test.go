@@ -79,6 +79,23 @@ func TestTokenErrorDiagnostic_words(t *testing.T) {
 				"hint: Token has been revoked"},
 		},
 		{
+			name: "a confidential client with no secret configured",
+			err: &bipsync.Error{Op: bipsync.OpRefresh, StatusCode: 400, Code: "invalid_request", Sent: true,
+				Hint: "Check the `client_secret` parameter"},
+			fc:      failureContext{clientID: "acme", noSecret: true},
+			summary: summaryMissingClientSecret,
+			want: []string{"neither client_secret in the provider block nor the BIPSYNC_CLIENT_SECRET environment variable",
+				"A public client needs no secret, so the OAuth application acme is a confidential one", "Nothing was exchanged"},
+		},
+		{
+			name: "the same answer with a secret configured is not about a missing one",
+			err: &bipsync.Error{Op: bipsync.OpRefresh, StatusCode: 400, Code: "invalid_request", Sent: true,
+				Hint: "Check the `client_secret` parameter"},
+			fc:      failureContext{clientID: "acme"},
+			summary: summaryRejected,
+			want:    []string{"Bipsync refused the token request"},
+		},
+		{
 			name:    "a spent chain nobody else used",
 			err:     &tokensource.ChainSpentError{Err: revoked, Waited: 90 * time.Second},
 			summary: summaryReauth,
