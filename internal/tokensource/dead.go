@@ -90,3 +90,14 @@ func (s *Source) knownDead(ctx context.Context, r *run, rec *tokenstore.Record) 
 	s.seedConsumedByGrant(ctx, r, rec, spent)
 	return spent
 }
+
+// KnownDead returns the chain's recorded death when err says that an earlier run recorded the chain dead, so this
+// request asked nothing of Bipsync. Callers that branch on bipsync.NeedsReauthorization check it too: no Bipsync error
+// comes with such a failure.
+func KnownDead(err error) (*tokenstore.Death, bool) {
+	var spent *ChainSpentError
+	if errors.As(err, &spent) && spent.Known && spent.Death != nil {
+		return spent.Death, true
+	}
+	return nil, false
+}

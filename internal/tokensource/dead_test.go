@@ -62,6 +62,9 @@ func TestSource_Token_deadChainKnownEverywhere(t *testing.T) {
 	if !errors.As(err, &spent) || spent.Known || !spent.Recorded || spent.Death == nil || spent.Death.Cause != "revoked" {
 		t.Fatalf("first: got %v (%+v); want a ChainSpentError that recorded the death", err, spent)
 	}
+	if _, known := KnownDead(err); known {
+		t.Fatal("first: KnownDead; want a death learned by this request, not an earlier one")
+	}
 	if !bipsync.NeedsReauthorization(err) || firstCalls.calls.Load() != 1 {
 		t.Fatalf("first: reauthorization %t, calls %d; want true and 1", bipsync.NeedsReauthorization(err), firstCalls.calls.Load())
 	}
@@ -84,6 +87,9 @@ func TestSource_Token_deadChainKnownEverywhere(t *testing.T) {
 		}
 		if calls.calls.Load() != 0 {
 			t.Fatalf("later request %d: %d calls to Bipsync; want 0", i, calls.calls.Load())
+		}
+		if d, ok := KnownDead(spent); !ok || d.Cause != "revoked" {
+			t.Fatalf("KnownDead: got (%+v, %t); want the recorded death", d, ok)
 		}
 	}
 	if firstCalls.calls.Load() != 1 {
@@ -115,9 +121,9 @@ type raceStore struct {
 func (r *raceStore) Save(ctx context.Context, key tokenstore.Key, seed string, rec *tokenstore.Record, replaces *tokenstore.Revision) error {
 	if rec.Dead != nil && !r.done {
 		r.done = true
-		r.memStore.mu.Lock()
-		r.memStore.recs[key] = r.newer.Clone()
-		r.memStore.mu.Unlock()
+		r.mu.Lock()
+		r.recs[key] = r.newer.Clone()
+		r.mu.Unlock()
 	}
 	return r.memStore.Save(ctx, key, seed, rec, replaces)
 }
