@@ -8,7 +8,8 @@ import (
 	"github.com/bipsync/terraform-provider-bipsync/internal/tokenstore"
 )
 
-// handOut hands out rec's token and records this Source's lease in the store when it grows. It returns errMovedOn when the store moved on meanwhile: the token may be revoked already.
+// handOut hands out rec's token and records this Source's lease in the store when it grows. It returns errMovedOn
+// when the store moved on meanwhile: the token may be revoked already.
 func (s *Source) handOut(ctx context.Context, r *run, rec *tokenstore.Record) (*tokenstore.Record, error) {
 	s.rememberScopes(r.key, r.req.Scopes)
 	until := s.now().Add(r.req.MinValidity)
