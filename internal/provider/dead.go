@@ -1,11 +1,17 @@
 package provider
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+
 	"github.com/bipsync/terraform-provider-bipsync/internal/bipsync"
 	"github.com/bipsync/terraform-provider-bipsync/internal/tokensource"
+	"github.com/bipsync/terraform-provider-bipsync/internal/tokenstore"
 )
 
 // consumedByGrantText says that the refused head is a seed a bipsync_refresh_grant exchanged: the seed belongs to the
@@ -48,10 +54,76 @@ func knownDeadDetail(spent *tokensource.ChainSpentError, fc failureContext) stri
 	if by == "" {
 		by = "another run"
 	}
+	nothing := "Nothing was sent to Bipsync this time, and the chain's stored access token, which Bipsync revoked with it, " +
+		"was not handed out."
+	if fc.steps == reseedGrant {
+		nothing = "Nothing was sent to Bipsync this time: the plan stops here, instead of planning a rotation that could " +
+			"only fail in apply."
+	}
 	return fmt.Sprintf("Bipsync refused this refresh chain at %s, as a run on %s learned and recorded in the token store. "+
-		"%s\n\nNothing was sent to Bipsync this time, and the chain's stored access token, which Bipsync revoked with it, "+
-		"was not handed out.\n\nThe refresh chain cannot be used again; a person must authorize anew:\n%s\n\n"+
+		"%s\n\n%s\n\nThe refresh chain cannot be used again; a person must authorize anew:\n%s\n\n"+
 		"Recorded at: %s\nRecorded by: %s\nCause: %s\nGeneration: %d\nBipsync said: %s",
-		d.At.UTC().Format(time.RFC3339), by, what, authorizeAnew(fc.clientID, "every scope this configuration asks for", fc.steps),
+		d.At.UTC().Format(time.RFC3339), by, what, nothing, authorizeAnew(fc.clientID, "every scope this configuration asks for", fc.steps),
 		d.At.UTC().Format(time.RFC3339), by, d.Cause, spent.Generation, d.Detail)
+}
+
+// recordGrantDeath marks the grant's journal record dead when Bipsync refused, as revoked or expired, the head that
+// record holds: the next plan then fails at once (checkJournalDeath) instead of planning a rotation that can only fail
+// again in apply. It returns the error to report: a *tokensource.ChainSpentError saying whether the death was recorded,
+// or err as it was when there is nothing to record (another refusal, no journal, or a journal of another head).
+func (r *refreshGrantResource) recordGrantDeath(ctx context.Context, prev *tokenstore.Record, id string, j *grantJournal, err error) error {
+	cause := bipsync.ReauthorizationCause(err)
+	if (cause != bipsync.CauseRevoked && cause != bipsync.CauseExpired) || !r.journalOn() || j == nil || id == "" {
+		return err
+	}
+	key := r.grantJournalKey(id)
+	spent := &tokensource.ChainSpentError{Err: err}
+	spent.RecordErr = func() error {
+		unlock, lerr := r.data.store.Lock(ctx, key)
+		if lerr != nil {
+			return lerr
+		}
+		defer func() { _ = unlock() }()
+		cur, lerr := r.data.store.Load(ctx, key, j.Secret)
+		if lerr != nil {
+			return lerr
+		}
+		if cur == nil || cur.RefreshToken != prev.RefreshToken || cur.Dead != nil {
+			return errNothingToRecord
+		}
+		next := cur.Clone()
+		next.ID = tokenstore.NewRecordID()
+		next.Dead = &tokenstore.Death{At: r.data.now(), Cause: string(cause), Detail: err.Error(), By: tokensource.RunnerName()}
+		if serr := r.data.store.Save(ctx, key, j.Secret, next, cur.Revision().Ptr()); serr != nil {
+			return serr
+		}
+		spent.Death, spent.Recorded = next.Dead, true
+		return nil
+	}()
+	if errors.Is(spent.RecordErr, errNothingToRecord) {
+		return err
+	}
+	return spent
+}
+
+// errNothingToRecord says that the grant's journal holds no record of the refused head.
+var errNothingToRecord = errors.New("no journal record of this head")
+
+// checkJournalDeath fails a grant's plan when its journal records that Bipsync refused the head in state: any exchange
+// could only fail, so the plan says so at once, sending nothing, and names the re-seed.
+func (r *refreshGrantResource) checkJournalDeath(ctx context.Context, p privateData, state *refreshGrantModel, diags *diag.Diagnostics) {
+	if !r.journalOn() {
+		return
+	}
+	j := readJournalData(ctx, p)
+	if j == nil {
+		return
+	}
+	rec := r.loadJournal(ctx, r.grantJournalKey(state.ID.ValueString()), j.Secret)
+	if rec == nil || rec.Dead == nil || rec.RefreshToken != state.RefreshToken.ValueString() {
+		return
+	}
+	summary, detail := tokenErrorDiagnostic(&tokensource.ChainSpentError{Known: true, Death: rec.Dead,
+		Generation: rec.Generation, LastRotation: rec.RotatedAt}, r.data.failureContext(reseedGrant))
+	diags.AddAttributeError(path.Root("refresh_token"), summary, detail)
 }

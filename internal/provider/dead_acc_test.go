@@ -8,6 +8,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
+
+	"github.com/bipsync/terraform-provider-bipsync/internal/acctest"
 )
 
 // TestAccAccessToken_deadChainKnownEverywhere: the user withdraws consent, and the next use fails with the
@@ -106,6 +108,62 @@ resource "echo" "t" {}
 		},
 		CheckDestroy: func(*terraform.State) error {
 			f.ledger.Expect(0, "the ephemeral block's refused use")()
+			return nil
+		},
+	})
+}
+
+// TestAccRefreshGrant_deadChainFailsAtPlan: a grant whose rotation Bipsync refused used to plan the same rotation
+// again, and fail again in apply, at every run. The refusal is recorded on the grant's journal record now, so the next
+// plan fails at once with the reauthorization, sending nothing, and a re-seed still recovers in one apply.
+func TestAccRefreshGrant_deadChainFailsAtPlan(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	vars := seedVars(f.seed())
+	newSeed := f.seed()
+	var head string
+	var requests int
+	resource.UnitTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: f.factories(),
+		Steps: []resource.TestStep{
+			{
+				Config: grantConfig(f, 1), ConfigVariables: vars,
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(grantAddr, attrPath("refresh_token"), acctest.Capture(&head)),
+				},
+			},
+			{
+				PreConfig: func() {
+					f.ledger.Expect(1, "create step")()
+					f.server.RevokeChain(head) // the user withdrew consent
+					f.clock.Advance(50 * time.Minute)
+				},
+				Config: grantConfig(f, 1), ConfigVariables: vars,
+				ExpectError: summaryWith(summaryReauth, "withdrew consent", "records the chain as dead"),
+			},
+			{
+				PreConfig: func() {
+					requests = f.server.Stats().TokenRequests
+				},
+				Config: grantConfig(f, 1), ConfigVariables: vars,
+				ExpectError: summaryWith(summaryReauth, "recorded in the token store", "Nothing was sent to Bipsync this time",
+					"refresh_token_wo_version"),
+			},
+			{
+				PreConfig: func() {
+					if got := f.server.Stats().TokenRequests; got != requests {
+						t.Fatalf("token requests during the plan after the death: got %d; want none", got-requests)
+					}
+					f.ledger.Expect(0, "refused steps")()
+				},
+				Config: grantConfig(f, 2), ConfigVariables: seedVars(newSeed),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(grantAddr, attrPath("access_token"), acctest.LiveAccessToken(f.server)),
+				},
+			},
+		},
+		CheckDestroy: func(*terraform.State) error {
+			f.ledger.Expect(1, "re-seed step")()
 			return nil
 		},
 	})

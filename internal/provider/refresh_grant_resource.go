@@ -260,6 +260,7 @@ func (r *refreshGrantResource) ModifyPlan(ctx context.Context, req resource.Modi
 			return
 		}
 		checkChainLife(&state, now, &resp.Diagnostics)
+		r.checkJournalDeath(ctx, req.Private, &state, &resp.Diagnostics)
 		checkScopeWidening(ctx, &plan, &state, &resp.Diagnostics)
 		checkGrantNarrowing(ctx, &plan, &state, &resp.Diagnostics)
 		if resp.Diagnostics.HasError() {
@@ -342,7 +343,7 @@ func (r *refreshGrantResource) rotate(ctx context.Context, op grantOp, prev *tok
 		j.Generation = max(j.Generation, prev.Generation)
 		return true
 	}
-	next, ok := r.exchange(ctx, op, prev, plan, diags)
+	next, ok := r.exchange(ctx, op, prev, plan, j, diags)
 	if !ok {
 		return false
 	}
@@ -435,7 +436,7 @@ const (
 // reports whether m holds a new chain head that must be written to state, which is also the case when Bipsync
 // rotated without a usable access token. Then an update fails but keeps the head; a create only warns, because a
 // failed create is tainted, and replacing it would exchange the spent seed again and lose the chain.
-func (r *refreshGrantResource) exchange(ctx context.Context, op grantOp, prev *tokenstore.Record, m *refreshGrantModel, diags *diag.Diagnostics) (*tokenstore.Record, bool) {
+func (r *refreshGrantResource) exchange(ctx context.Context, op grantOp, prev *tokenstore.Record, m *refreshGrantModel, j *grantJournal, diags *diag.Diagnostics) (*tokenstore.Record, bool) {
 	ctx = maskSecrets(ctx, prev.RefreshToken, r.data.clientSecret)
 	var scopes []string
 	if !m.Scopes.IsNull() {
@@ -445,7 +446,7 @@ func (r *refreshGrantResource) exchange(ctx context.Context, op grantOp, prev *t
 	defer cancel()
 	next, err := r.data.source.Exchange(bctx, prev, scopes)
 	if next == nil {
-		addTokenError(diags, err, r.data.failureContext(reseedGrant))
+		addTokenError(diags, r.recordGrantDeath(ctx, prev, m.ID.ValueString(), j, err), r.data.failureContext(reseedGrant))
 		return nil, false
 	}
 	if err != nil {

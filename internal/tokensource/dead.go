@@ -14,8 +14,8 @@ import (
 // writing (their leases).
 const maxDeathSaves = 3
 
-// runnerName names this process for a Death's By: host name and process ID, which tell people which run learned it.
-func runnerName() string {
+// RunnerName names this process for a Death's By: host name and process ID, which tell people which run learned it.
+func RunnerName() string {
 	host, err := os.Hostname()
 	if err != nil || host == "" {
 		host = "unknown host"
@@ -32,7 +32,7 @@ func runnerName() string {
 // A store whose save is a read then a write is not written: a runner elsewhere that saved a rotation between the two
 // would see its live head replaced by this dead one, and a chain lost is worse than a death not shared.
 func (s *Source) recordDeath(ctx context.Context, r *run, rec *tokenstore.Record, spent *ChainSpentError) (*tokenstore.Record, error) {
-	death := &tokenstore.Death{At: s.now(), Cause: string(bipsync.ReauthorizationCause(spent.Err)), By: runnerName()}
+	death := &tokenstore.Death{At: s.now(), Cause: string(bipsync.ReauthorizationCause(spent.Err)), By: RunnerName()}
 	if spent.Err != nil {
 		death.Detail = spent.Err.Error() // bipsync.Error never holds a token
 	}
