@@ -57,8 +57,7 @@ func knownDeadDetail(spent *tokensource.ChainSpentError, fc failureContext) stri
 	nothing := "Nothing was sent to Bipsync this time, and the chain's stored access token, which Bipsync revoked with it, " +
 		"was not handed out."
 	if fc.steps == reseedGrant {
-		nothing = "Nothing was sent to Bipsync this time: the plan stops here, instead of planning a rotation that could " +
-			"only fail in apply."
+		nothing = "Nothing was sent to Bipsync this time."
 	}
 	return fmt.Sprintf("Bipsync refused this refresh chain at %s, as a run on %s learned and recorded in the token store. "+
 		"%s\n\n%s\n\nThe refresh chain cannot be used again; a person must authorize anew:\n%s\n\n"+
@@ -109,21 +108,29 @@ func (r *refreshGrantResource) recordGrantDeath(ctx context.Context, prev *token
 // errNothingToRecord says that the grant's journal holds no record of the refused head.
 var errNothingToRecord = errors.New("no journal record of this head")
 
-// checkJournalDeath fails a grant's plan when its journal records that Bipsync refused the head in state: any exchange
-// could only fail, so the plan says so at once, sending nothing, and names the re-seed.
+// journalDeath returns the known-dead error when the grant's journal records that Bipsync refused prev's head: an
+// exchange could only fail again, so the apply fails at once without calling Bipsync. nil when nothing is recorded.
+func (r *refreshGrantResource) journalDeath(ctx context.Context, prev *tokenstore.Record, id string, j *grantJournal) error {
+	if !r.journalOn() || j == nil || id == "" {
+		return nil
+	}
+	rec := r.loadJournal(ctx, r.grantJournalKey(id), j.Secret)
+	if rec == nil || rec.Dead == nil || rec.RefreshToken != prev.RefreshToken {
+		return nil
+	}
+	return &tokensource.ChainSpentError{Known: true, Death: rec.Dead, Generation: rec.Generation, LastRotation: rec.RotatedAt}
+}
+
+// checkJournalDeath warns in a grant's plan when its journal records that Bipsync refused the head in state: an apply
+// that rotates the grant fails at once. It is a warning, not an error, because the plan may be the refresh before a
+// destroy, which must go through for a dead chain too.
 func (r *refreshGrantResource) checkJournalDeath(ctx context.Context, p privateData, state *refreshGrantModel, diags *diag.Diagnostics) {
-	if !r.journalOn() {
+	err := r.journalDeath(ctx, &tokenstore.Record{RefreshToken: state.RefreshToken.ValueString()}, state.ID.ValueString(),
+		readJournalData(ctx, p))
+	if err == nil {
 		return
 	}
-	j := readJournalData(ctx, p)
-	if j == nil {
-		return
-	}
-	rec := r.loadJournal(ctx, r.grantJournalKey(state.ID.ValueString()), j.Secret)
-	if rec == nil || rec.Dead == nil || rec.RefreshToken != state.RefreshToken.ValueString() {
-		return
-	}
-	summary, detail := tokenErrorDiagnostic(&tokensource.ChainSpentError{Known: true, Death: rec.Dead,
-		Generation: rec.Generation, LastRotation: rec.RotatedAt}, r.data.failureContext(reseedGrant))
-	diags.AddAttributeError(path.Root("refresh_token"), summary, detail)
+	_, detail := tokenErrorDiagnostic(err, r.data.failureContext(reseedGrant))
+	diags.AddAttributeWarning(path.Root("refresh_token"), summaryChainDead, "An apply that rotates this grant fails "+
+		"at once with \""+summaryReauth+"\", without calling Bipsync. "+detail)
 }

@@ -113,10 +113,10 @@ resource "echo" "t" {}
 	})
 }
 
-// TestAccRefreshGrant_deadChainFailsAtPlan: a grant whose rotation Bipsync refused used to plan the same rotation
-// again, and fail again in apply, at every run. The refusal is recorded on the grant's journal record now, so the next
-// plan fails at once with the reauthorization, sending nothing, and a re-seed still recovers in one apply.
-func TestAccRefreshGrant_deadChainFailsAtPlan(t *testing.T) {
+// TestAccRefreshGrant_deadChainFailsAtOnce: a grant whose rotation Bipsync refused used to send the refused head to
+// Bipsync again at every apply. The refusal is recorded on the grant's journal record now, so the next plan warns and
+// its apply fails at once with the reauthorization, sending nothing, and a re-seed still recovers in one apply.
+func TestAccRefreshGrant_deadChainFailsAtOnce(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
 	vars := seedVars(f.seed())

@@ -78,6 +78,7 @@ const (
 	// Warnings.
 	summaryChainExpiringSoon   = "Bipsync Refresh Chain Expiring Soon"
 	summaryChainNarrowed       = "Bipsync Refresh Chain Narrowed"
+	summaryChainDead           = "Bipsync Refresh Chain Refused Earlier"
 	summaryRotationWindow      = "Bipsync Rotation Window Covers The Token Lifetime"
 	summaryPreferWriteOnly     = "Available Write-Only Attribute Alternative"
 	summaryTokenExpiringInRun  = "Bipsync Access Token Expiring During Run"
@@ -107,7 +108,7 @@ var allSummaries = []string{
 
 	summaryUnconfigured, summaryUnexpectedData,
 
-	summaryChainExpiringSoon, summaryChainNarrowed, summaryRotationWindow, summaryPreferWriteOnly,
+	summaryChainExpiringSoon, summaryChainNarrowed, summaryChainDead, summaryRotationWindow, summaryPreferWriteOnly,
 	summaryTokenExpiringInRun, summaryFileStoreOnCI, summaryTokenNotCached, summaryShorterThanValidity,
 	summaryPromiseBroken, summaryGrantRecovered, summaryJournalNotWritten,
 }

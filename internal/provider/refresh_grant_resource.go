@@ -438,6 +438,10 @@ const (
 // failed create is tainted, and replacing it would exchange the spent seed again and lose the chain.
 func (r *refreshGrantResource) exchange(ctx context.Context, op grantOp, prev *tokenstore.Record, m *refreshGrantModel, j *grantJournal, diags *diag.Diagnostics) (*tokenstore.Record, bool) {
 	ctx = maskSecrets(ctx, prev.RefreshToken, r.data.clientSecret)
+	if err := r.journalDeath(ctx, prev, m.ID.ValueString(), j); err != nil {
+		addTokenError(diags, err, r.data.failureContext(reseedGrant))
+		return nil, false
+	}
 	var scopes []string
 	if !m.Scopes.IsNull() {
 		diags.Append(m.Scopes.ElementsAs(ctx, &scopes, false)...)
