@@ -24,6 +24,23 @@ func (refusingStore) Save(context.Context, tokenstore.Key, string, *tokenstore.R
 	return errors.New("AccessDeniedException: not authorized to perform secretsmanager:PutSecretValue")
 }
 
+// LoadClaim and PutClaim pass to a store that claims (its Traits say so), as the embedded interface cannot.
+func (s refusingStore) LoadClaim(ctx context.Context, key tokenstore.Key, seed string) (*tokenstore.Claim, error) {
+	c, ok := s.Store.(tokenstore.Claimer)
+	if !ok {
+		return nil, errors.New("the store takes no claims")
+	}
+	return c.LoadClaim(ctx, key, seed)
+}
+
+func (s refusingStore) PutClaim(ctx context.Context, key tokenstore.Key, seed string, c, replaces *tokenstore.Claim) error {
+	cl, ok := s.Store.(tokenstore.Claimer)
+	if !ok {
+		return errors.New("the store takes no claims")
+	}
+	return cl.PutClaim(ctx, key, seed, c, replaces)
+}
+
 // TestRestore_putsTheRescuedRecordBack: an exchange whose save failed leaves its record in a rescue file, and the
 // command the diagnostic names puts it back, so the next run continues the chain without a reauthorization. A rescue
 // that another run has overtaken is refused as stale and changes nothing.

@@ -29,6 +29,7 @@ type accessTokenModel struct {
 	GrantType             types.String         `tfsdk:"grant_type"`
 	RefreshToken          types.String         `tfsdk:"refresh_token"`
 	Scopes                types.Set            `tfsdk:"scopes"`
+	AllowNarrowing        types.Bool           `tfsdk:"allow_narrowing"`
 	MinValidity           timetypes.GoDuration `tfsdk:"min_validity"`
 	AccessToken           types.String         `tfsdk:"access_token"`
 	TokenType             types.String         `tfsdk:"token_type"`
@@ -48,10 +49,19 @@ const (
 		"been exchanged, so the seed is needed only to find and decrypt the chain: keep it the same while the chain is " +
 		"alive. A different seed starts a different chain. The chain head itself is never handed out."
 	descScopes = "Scopes to ask for. Unset asks for the chain's current scopes (the user's original consent until narrowed). " +
-		"Asking for fewer scopes than the chain holds narrows the chain for good: Bipsync narrows the new refresh token too, " +
-		"and only a new authorization can widen it. Asking one chain for different scopes from two places in one provider " +
-		"process is an error; across provider aliases and runners that share the token store, an exchange that would narrow " +
-		"the chain below scopes another process asked for in the last 10 minutes is refused."
+		"Asking for fewer scopes than the chain holds would narrow the chain for good: Bipsync narrows the new refresh token " +
+		"too, and only a new authorization can widen it. So when the chain's scopes are known (a chain whose seed " +
+		"`terraform-provider-bipsync authorize -store` saved, or one an earlier exchange asked for explicit scopes), such a " +
+		"request fails before anything is exchanged unless `allow_narrowing` is true. When they are not known (a seed from " +
+		"elsewhere, before any exchange asked for explicit scopes), the provider cannot tell, and the first exchange that " +
+		"asks for fewer narrows the chain without a word. Asking one chain for different scopes from two places in one " +
+		"provider configuration's run is an error."
+	descAllowNarrowing = "Whether an exchange may narrow the chain to `scopes` when the chain is known to hold more. " +
+		"Defaults to false: such a request fails with `Bipsync Scope Narrowing Not Allowed` before anything is exchanged, " +
+		"because the narrowing is for good and every other consumer of the chain loses the other scopes too. Set it to " +
+		"true only when this chain is meant to hold fewer scopes from now on; a consumer that needs fewer scopes while " +
+		"others need more should get a chain of its own (its own authorization). It has no effect while the chain's " +
+		"scopes are not known (see `scopes`)."
 	descMinValidity = "How long the access token must stay valid at least, as a Go duration. A stored token with at least this " +
 		"much life left is handed out again without an exchange; otherwise the chain is exchanged. The hand-out is recorded " +
 		"as a promise until the consumer is closed, and an exchange that breaks a promise still running warns. Defaults to " +
@@ -137,6 +147,7 @@ func accessTokenRequest(ctx context.Context, m *accessTokenModel, data *provider
 	if !m.Scopes.IsNull() {
 		diags.Append(m.Scopes.ElementsAs(ctx, &req.Scopes, false)...)
 	}
+	req.AllowNarrowing = m.AllowNarrowing.ValueBool()
 	switch req.Grant {
 	case tokensource.GrantRefreshToken:
 		seed := m.RefreshToken.ValueString()

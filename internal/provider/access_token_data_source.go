@@ -34,6 +34,7 @@ func (d *accessTokenDataSource) Schema(_ context.Context, _ datasource.SchemaReq
 			"grant_type":               schema.StringAttribute{Optional: true, MarkdownDescription: descGrantType, Validators: grantTypeValidators()},
 			"refresh_token":            schema.StringAttribute{Optional: true, Sensitive: true, MarkdownDescription: descRefreshToken + " A seed set here is stored in state with the rest of the data source; the `BIPSYNC_REFRESH_TOKEN` environment variable keeps it out."},
 			"scopes":                   schema.SetAttribute{Optional: true, Computed: true, ElementType: types.StringType, MarkdownDescription: descScopes, Validators: scopesValidators()},
+			"allow_narrowing":          schema.BoolAttribute{Optional: true, MarkdownDescription: descAllowNarrowing},
 			"min_validity":             schema.StringAttribute{Optional: true, CustomType: timetypes.GoDurationType{}, MarkdownDescription: descMinValidity, Validators: minValidityValidators()},
 			"access_token":             schema.StringAttribute{Computed: true, Sensitive: true, MarkdownDescription: descAccessToken + " Stored in state."},
 			"token_type":               schema.StringAttribute{Computed: true, MarkdownDescription: descTokenType},

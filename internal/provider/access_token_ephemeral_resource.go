@@ -59,6 +59,7 @@ func (e *accessTokenEphemeralResource) Schema(_ context.Context, _ ephemeral.Sch
 			"grant_type":               schema.StringAttribute{Optional: true, MarkdownDescription: descGrantType, Validators: grantTypeValidators()},
 			"refresh_token":            schema.StringAttribute{Optional: true, Sensitive: true, MarkdownDescription: descRefreshToken},
 			"scopes":                   schema.SetAttribute{Optional: true, Computed: true, ElementType: types.StringType, MarkdownDescription: descScopes, Validators: scopesValidators()},
+			"allow_narrowing":          schema.BoolAttribute{Optional: true, MarkdownDescription: descAllowNarrowing},
 			"min_validity":             schema.StringAttribute{Optional: true, CustomType: timetypes.GoDurationType{}, MarkdownDescription: descMinValidity, Validators: minValidityValidators()},
 			"access_token":             schema.StringAttribute{Computed: true, Sensitive: true, MarkdownDescription: descAccessToken},
 			"token_type":               schema.StringAttribute{Computed: true, MarkdownDescription: descTokenType},

@@ -31,6 +31,7 @@ const (
 	summaryCertificate     = "Untrusted Bipsync TLS Certificate"
 	summaryRejected        = "Bipsync Token Request Rejected"
 	summaryScopeConflict   = "Conflicting Bipsync Scope Requests"
+	summaryNoNarrowing     = "Bipsync Scope Narrowing Not Allowed"
 	summaryStoreRequired   = "Bipsync Token Store Required"
 	summarySaveFailed      = "Bipsync Token Store Save Failed"
 	summaryStoreUnreadable = "Unreadable Bipsync Token Store Record"
@@ -77,6 +78,7 @@ const (
 	// Warnings.
 	summaryChainExpiringSoon   = "Bipsync Refresh Chain Expiring Soon"
 	summaryChainNarrowed       = "Bipsync Refresh Chain Narrowed"
+	summaryChainDead           = "Bipsync Refresh Chain Refused Earlier"
 	summaryRotationWindow      = "Bipsync Rotation Window Covers The Token Lifetime"
 	summaryPreferWriteOnly     = "Available Write-Only Attribute Alternative"
 	summaryTokenExpiringInRun  = "Bipsync Access Token Expiring During Run"
@@ -92,7 +94,7 @@ const (
 // allSummaries is every summary constant above: the list the runbook test walks.
 var allSummaries = []string{
 	summaryReauth, summaryOutcomeUnknown, summaryIncomplete, summaryInvalidClient, summaryUnavailable,
-	summaryCertificate, summaryRejected, summaryScopeConflict, summaryStoreRequired, summarySaveFailed,
+	summaryCertificate, summaryRejected, summaryScopeConflict, summaryNoNarrowing, summaryStoreRequired, summarySaveFailed,
 	summaryStoreUnreadable, summaryStoreError, summaryScopeNotGranted, summaryMinValidity,
 
 	summaryMissingEndpoint, summaryConflictingEndpoint, summaryMissingClientID, summaryMissingStoreCommand,
@@ -107,7 +109,7 @@ var allSummaries = []string{
 
 	summaryUnconfigured, summaryUnexpectedData,
 
-	summaryChainExpiringSoon, summaryChainNarrowed, summaryRotationWindow, summaryPreferWriteOnly,
+	summaryChainExpiringSoon, summaryChainNarrowed, summaryChainDead, summaryRotationWindow, summaryPreferWriteOnly,
 	summaryTokenExpiringInRun, summaryFileStoreOnCI, summaryTokenNotCached, summaryShorterThanValidity,
 	summaryPromiseBroken, summaryGrantRecovered, summaryJournalNotWritten, summaryNoClaims,
 }
@@ -141,6 +143,8 @@ type failureContext struct {
 	clientID string
 	steps    reseedSteps
 	encoding bipsync.Encoding
+	// noSecret tells that no client_secret was configured, so none was sent.
+	noSecret bool
 }
 
 // tokenErrorDiagnostic turns a failure of the token source into one diagnostic: a stable summary, and a detail that
@@ -148,11 +152,15 @@ type failureContext struct {
 func tokenErrorDiagnostic(err error, fc failureContext) (summary, detail string) {
 	var be *bipsync.Error
 	var conflict *tokensource.ScopeConflictError
+	var narrowing *tokensource.NarrowingError
 	var saveErr *tokensource.SaveError
 	var storeErr *tokensource.StoreError
 	var incomplete *tokensource.IncompleteAnswerError
 	var minValidity *tokensource.MinValidityError
+	var spent *tokensource.ChainSpentError
 	switch {
+	case errors.As(err, &spent) && spent.Known && spent.Death != nil:
+		return summaryReauth, knownDeadDetail(spent, fc)
 	case errors.As(err, &incomplete):
 		return summaryIncomplete, "Bipsync exchanged the refresh token, so the old one is revoked, but its answer had no " +
 			"usable access token. The new refresh token was kept in the " + incomplete.Kept + ", so the chain is intact: " +
@@ -161,6 +169,8 @@ func tokenErrorDiagnostic(err error, fc failureContext) (summary, detail string)
 		return summaryScopeNotGranted, scopeDetail(err, fc)
 	case bipsync.NeedsReauthorization(err):
 		return summaryReauth, reauthDetail(err, fc)
+	case fc.noSecret && bipsync.MissingParameter(err) == "client_secret":
+		return summaryMissingClientSecret, missingSecretDetail(err, fc)
 	case bipsync.IsInvalidClient(err):
 		return summaryInvalidClient, "Bipsync did not accept the client credentials, so no token was exchanged and the refresh " +
 			"token (if any) is still valid. Check client_id and client_secret (or BIPSYNC_CLIENT_ID and BIPSYNC_CLIENT_SECRET) " +
@@ -192,6 +202,8 @@ func tokenErrorDiagnostic(err error, fc failureContext) (summary, detail string)
 			"the token endpoint, and client or base_url, then run again." + facts(err)
 	case errors.As(err, &conflict):
 		return summaryScopeConflict, scopeConflictDetail(conflict)
+	case errors.As(err, &narrowing):
+		return summaryNoNarrowing, narrowingDetail(narrowing.Held, narrowing.Requested)
 	case errors.As(err, &minValidity):
 		return summaryMinValidity, fmt.Sprintf("min_validity (%s) is not shorter than the lifetime of the access tokens Bipsync "+
 			"issues for this chain (%s), so no token can ever meet it: every use would exchange the chain again and revoke the "+
@@ -250,6 +262,7 @@ func reauthDetail(err error, fc failureContext) string {
 			what += fmt.Sprintf(" The store's record is generation %d, last rotated at %s.", spent.Generation,
 				spent.LastRotation.UTC().Format(time.RFC3339))
 		}
+		what = spentNotes(spent, what)
 	}
 	next := "The refresh chain cannot be used again; a person must authorize anew:"
 	if cause == bipsync.CauseNotLinked || cause == bipsync.CauseUndecryptable {
@@ -277,16 +290,10 @@ func scopeDetail(err error, fc failureContext) string {
 }
 
 func scopeConflictDetail(conflict *tokensource.ScopeConflictError) string {
-	detail := conflict.Error() + ".\n\nEach exchange revokes the access token handed out before it, so two consumers of one " +
+	return conflict.Error() + ".\n\nEach exchange revokes the access token handed out before it, so two consumers of one " +
 		"chain that ask for different scopes would revoke each other's token on every open, and asking for fewer scopes " +
 		"narrows the chain for good (Bipsync narrows the new refresh token too). Nothing was exchanged. Ask for the same " +
-		"scopes everywhere this refresh token is used (every provider alias and configuration), or give each scope set a " +
-		"chain of its own (its own authorization)."
-	if conflict.CrossProcess {
-		detail += fmt.Sprintf(" If the scopes changed on purpose and the other configuration no longer runs, this clears at %s.",
-			conflict.Clears.UTC().Format(time.RFC3339))
-	}
-	return detail
+		"scopes everywhere this refresh token is used, or give each scope set a chain of its own (its own authorization)."
 }
 
 func saveDetail(saveErr *tokensource.SaveError) string {
@@ -360,7 +367,8 @@ func facts(err error) string {
 // inline would be printed with it.
 func addTokenError(diags *diag.Diagnostics, err error, fc failureContext) {
 	summary, detail := tokenErrorDiagnostic(err, fc)
-	if bipsync.ReauthorizationCause(err) == bipsync.CauseScope {
+	var narrowing *tokensource.NarrowingError
+	if bipsync.ReauthorizationCause(err) == bipsync.CauseScope || errors.As(err, &narrowing) {
 		diags.AddAttributeError(path.Root("scopes"), summary, detail)
 		return
 	}

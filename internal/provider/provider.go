@@ -76,7 +76,7 @@ type providerData struct {
 
 // failureContext is what a token error's diagnostic needs of this provider configuration.
 func (d *providerData) failureContext(steps reseedSteps) failureContext {
-	return failureContext{clientID: d.client.ClientID(), steps: steps, encoding: d.encoding}
+	return failureContext{clientID: d.client.ClientID(), steps: steps, encoding: d.encoding, noSecret: d.clientSecret == ""}
 }
 
 type providerModel struct {

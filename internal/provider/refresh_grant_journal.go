@@ -79,8 +79,10 @@ func (r *refreshGrantResource) grantJournalKey(id string) tokenstore.Key {
 	return tokenstore.KeyFor(r.data.client.TokenURL(), r.data.client.ClientID(), "bipsync_refresh_grant journal\x00"+id)
 }
 
+// seedJournalKey is where the first exchange of seed by a grant is journaled. The token source reads it too, to name
+// the grant when another block's use of the same seed is refused.
 func (r *refreshGrantResource) seedJournalKey(seed string) tokenstore.Key {
-	return tokenstore.KeyFor(r.data.client.TokenURL(), r.data.client.ClientID(), "bipsync_refresh_grant seed\x00"+seed)
+	return tokenstore.SeedJournalKey(r.data.client.TokenURL(), r.data.client.ClientID(), seed)
 }
 
 // loadJournal reads a journal record; a failure to read it is no reason to fail a run, so it is logged and treated as

@@ -59,6 +59,7 @@ type refreshGrantModel struct {
 	RefreshTokenWOVersion types.Int64          `tfsdk:"refresh_token_wo_version"`
 	SeedRefreshToken      types.String         `tfsdk:"seed_refresh_token"`
 	Scopes                types.Set            `tfsdk:"scopes"`
+	AllowNarrowing        types.Bool           `tfsdk:"allow_narrowing"`
 	RotateBefore          timetypes.GoDuration `tfsdk:"rotate_before"`
 	Keepers               types.Map            `tfsdk:"keepers"`
 	AccessToken           types.String         `tfsdk:"access_token"`
@@ -123,10 +124,20 @@ func (r *refreshGrantResource) Schema(_ context.Context, _ resource.SchemaReques
 				Optional:    true,
 				ElementType: types.StringType,
 				MarkdownDescription: "Scopes to ask for at every exchange. Unset keeps the chain's current scopes (the original " +
-					"consent until narrowed). Narrowing narrows the chain for good (Bipsync narrows the new refresh token too); " +
-					"asking again for a scope the chain no longer holds fails at plan time unless the seed changes too. A " +
-					"change rotates the chain.",
+					"consent until narrowed). Narrowing narrows the chain for good (Bipsync narrows the new refresh token too), so " +
+					"once state knows the chain's scopes (after an exchange that asked for explicit `scopes`), a change to fewer " +
+					"scopes fails at plan time unless `allow_narrowing` is true. Before that the provider cannot see the original " +
+					"consent, and the first exchange that asks for fewer narrows the chain without a word. Asking again for a " +
+					"scope the chain no longer holds fails at plan time unless the seed changes too. A change rotates the chain.",
 				Validators: scopesValidators(),
+			},
+			"allow_narrowing": schema.BoolAttribute{
+				Optional: true,
+				MarkdownDescription: "Whether a change of `scopes` may narrow the chain when state knows it holds more. " +
+					"Defaults to false: such a plan fails with `Bipsync Scope Narrowing Not Allowed`, and nothing is exchanged, " +
+					"because the narrowing is for good. Set it to true only when this chain is meant to hold fewer scopes from " +
+					"now on; a consumer that needs fewer scopes while others need more should get a chain of its own (its own " +
+					"authorization).",
 			},
 			"rotate_before": schema.StringAttribute{
 				Optional:   true,
@@ -249,7 +260,9 @@ func (r *refreshGrantResource) ModifyPlan(ctx context.Context, req resource.Modi
 			return
 		}
 		checkChainLife(&state, now, &resp.Diagnostics)
+		r.checkJournalDeath(ctx, req.Private, &state, &resp.Diagnostics)
 		checkScopeWidening(ctx, &plan, &state, &resp.Diagnostics)
+		checkGrantNarrowing(ctx, &plan, &state, &resp.Diagnostics)
 		if resp.Diagnostics.HasError() {
 			return
 		}
@@ -330,7 +343,7 @@ func (r *refreshGrantResource) rotate(ctx context.Context, op grantOp, prev *tok
 		j.Generation = max(j.Generation, prev.Generation)
 		return true
 	}
-	next, ok := r.exchange(ctx, op, prev, plan, diags)
+	next, ok := r.exchange(ctx, op, prev, plan, j, diags)
 	if !ok {
 		return false
 	}
@@ -423,8 +436,12 @@ const (
 // reports whether m holds a new chain head that must be written to state, which is also the case when Bipsync
 // rotated without a usable access token. Then an update fails but keeps the head; a create only warns, because a
 // failed create is tainted, and replacing it would exchange the spent seed again and lose the chain.
-func (r *refreshGrantResource) exchange(ctx context.Context, op grantOp, prev *tokenstore.Record, m *refreshGrantModel, diags *diag.Diagnostics) (*tokenstore.Record, bool) {
+func (r *refreshGrantResource) exchange(ctx context.Context, op grantOp, prev *tokenstore.Record, m *refreshGrantModel, j *grantJournal, diags *diag.Diagnostics) (*tokenstore.Record, bool) {
 	ctx = maskSecrets(ctx, prev.RefreshToken, r.data.clientSecret)
+	if err := r.journalDeath(ctx, prev, m.ID.ValueString(), j); err != nil {
+		addTokenError(diags, err, r.data.failureContext(reseedGrant))
+		return nil, false
+	}
 	var scopes []string
 	if !m.Scopes.IsNull() {
 		diags.Append(m.Scopes.ElementsAs(ctx, &scopes, false)...)
@@ -433,7 +450,7 @@ func (r *refreshGrantResource) exchange(ctx context.Context, op grantOp, prev *t
 	defer cancel()
 	next, err := r.data.source.Exchange(bctx, prev, scopes)
 	if next == nil {
-		addTokenError(diags, err, r.data.failureContext(reseedGrant))
+		addTokenError(diags, r.recordGrantDeath(ctx, prev, m.ID.ValueString(), j, err), r.data.failureContext(reseedGrant))
 		return nil, false
 	}
 	if err != nil {
@@ -532,12 +549,7 @@ func checkScopeWidening(ctx context.Context, plan, state *refreshGrantModel, dia
 		}
 	}
 	if len(missing) == 0 {
-		if len(want) < len(have) {
-			diags.AddAttributeWarning(path.Root("scopes"), summaryChainNarrowed,
-				fmt.Sprintf("This apply narrows the chain to [%s]. Bipsync narrows the new refresh token too, so asking for "+
-					"a scope outside that set later needs a new authorization.", strings.Join(want, " ")))
-		}
-		return
+		return // narrowing, or the same scopes: checkGrantNarrowing
 	}
 	slices.Sort(missing)
 	diags.AddAttributeError(path.Root("scopes"), summaryReauth,

@@ -85,7 +85,7 @@ func TestRefreshGrant_checkScopeWidening(t *testing.T) {
 		wantError   string // a word of the error detail, "" for none
 	}{
 		{"same", set("read", "write"), set("read", "write"), false, ""},
-		{"narrowing", set("read"), set("read", "write"), true, ""},
+		{"narrowing (checkGrantNarrowing's)", set("read"), set("read", "write"), false, ""},
 		{"widening", set("read", "write"), set("read"), false, "[write]"},
 		{"other scope", set("team_abc"), set("read", "write"), false, "[team_abc]"},
 		{"unset in plan", set(), set("read"), false, ""},

@@ -9,6 +9,7 @@ import (
 
 	"github.com/bipsync/terraform-provider-bipsync/internal/bipsync"
 	"github.com/bipsync/terraform-provider-bipsync/internal/tokensource"
+	"github.com/bipsync/terraform-provider-bipsync/internal/tokenstore"
 )
 
 // TestTokenErrorDiagnostic_words checks the diagnostics of the token source's failures: the summary, and that the
@@ -61,6 +62,47 @@ func TestTokenErrorDiagnostic_words(t *testing.T) {
 			want:    []string{"Another runner (process 0a1b) claimed the chain's head", "from 2026-11-25T09:00:00Z", "(4m0s)", "lost with it", "authorize anew"},
 		},
 		{
+			name:    "a spent chain whose death this run recorded",
+			err:     &tokensource.ChainSpentError{Err: revoked, Recorded: true},
+			summary: summaryReauth,
+			want:    []string{"withdrew consent", "now records the chain as dead, so later runs fail at once"},
+		},
+		{
+			name:    "a spent seed a grant exchanged",
+			err:     &tokensource.ChainSpentError{Err: revoked, ConsumedByGrantAt: when, Recorded: true},
+			fc:      failureContext{steps: reseedEphemeral},
+			summary: summaryReauth,
+			want: []string{"This refresh token was exchanged by a bipsync_refresh_grant on 2026-11-25T09:00:00Z; give this block " +
+				"its own authorization", "authorize anew"},
+		},
+		{
+			name: "a chain an earlier run recorded dead",
+			err: &tokensource.ChainSpentError{Known: true, Generation: 3, Death: &tokenstore.Death{At: when, Cause: "revoked",
+				By: "ci-runner-7, pid 4242", Detail: "bipsync: refresh: HTTP 400: invalid_grant (hint: Token has been revoked)"}},
+			fc:      failureContext{clientID: "acme", steps: reseedEphemeral},
+			summary: summaryReauth,
+			want: []string{"at 2026-11-25T09:00:00Z, as a run on ci-runner-7, pid 4242 learned and recorded in the token store",
+				"withdrew consent", "Nothing was sent to Bipsync this time", "authorize -client-id acme", "Generation: 3",
+				"hint: Token has been revoked"},
+		},
+		{
+			name: "a confidential client with no secret configured",
+			err: &bipsync.Error{Op: bipsync.OpRefresh, StatusCode: 400, Code: "invalid_request", Sent: true,
+				Hint: "Check the `client_secret` parameter"},
+			fc:      failureContext{clientID: "acme", noSecret: true},
+			summary: summaryMissingClientSecret,
+			want: []string{"neither client_secret in the provider block nor the BIPSYNC_CLIENT_SECRET environment variable",
+				"A public client needs no secret, so the OAuth application acme is a confidential one", "Nothing was exchanged"},
+		},
+		{
+			name: "the same answer with a secret configured is not about a missing one",
+			err: &bipsync.Error{Op: bipsync.OpRefresh, StatusCode: 400, Code: "invalid_request", Sent: true,
+				Hint: "Check the `client_secret` parameter"},
+			fc:      failureContext{clientID: "acme"},
+			summary: summaryRejected,
+			want:    []string{"Bipsync refused the token request"},
+		},
+		{
 			name:    "a spent chain nobody else used",
 			err:     &tokensource.ChainSpentError{Err: revoked, Waited: 90 * time.Second},
 			summary: summaryReauth,
@@ -91,11 +133,11 @@ func TestTokenErrorDiagnostic_words(t *testing.T) {
 			want:    []string{"min_validity (1h30m0s)", "Nothing was exchanged", "Lower min_validity below 1h0m0s"},
 		},
 		{
-			name: "scopes asked by another alias",
-			err: &tokensource.ScopeConflictError{First: []string{"read", "write"}, Second: []string{"read"}, CrossProcess: true,
-				FirstAt: when, Clears: when.Add(tokensource.ScopeConflictWindow)},
-			summary: summaryScopeConflict,
-			want:    []string{"another configuration or provider alias", "every provider alias", "clears at 2026-11-25T09:10:00Z"},
+			name:    "narrowing a chain of known scopes without allow_narrowing",
+			err:     &tokensource.NarrowingError{Held: []string{"read", "write"}, Requested: []string{"read"}},
+			summary: summaryNoNarrowing,
+			want: []string{"known to hold scopes [read write]", "Nothing was exchanged", "allow_narrowing = true",
+				"a chain of its own (its own authorization"},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,31 +4,22 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/bipsync/terraform-provider-bipsync/internal/tokenstore"
 )
 
 // ErrStoreRequired is returned for a refresh-token grant when the store cannot keep a rotated chain: the exchange
 // would revoke the only refresh token the user has and keep its successor nowhere.
 var ErrStoreRequired = errors.New("a refresh-token grant needs a token store to keep the rotated refresh token")
 
-// ScopeConflictError says that one chain was asked for two different scope sets: within one process (one provider
-// configuration in one run), or by another process (another provider alias or configuration) within
-// ScopeConflictWindow in a way that would narrow the chain below what that one asked for. Each exchange revokes the
-// access token handed out before it, and the narrower request would narrow the chain for good. Nothing was exchanged.
+// ScopeConflictError says that one chain was asked for two different scope sets within one process (one provider
+// configuration in one run). Each exchange revokes the access token handed out before it, so the two consumers would
+// revoke each other's token on every open. Nothing was exchanged.
 type ScopeConflictError struct {
 	First, Second []string
-	// FirstAt is when the other process asked for First (CrossProcess only).
-	FirstAt time.Time
-	// CrossProcess tells that First was asked by another process, as the chain's record shows.
-	CrossProcess bool
-	// Clears is when First stops counting (CrossProcess only).
-	Clears time.Time
 }
 
 func (e *ScopeConflictError) Error() string {
-	if e.CrossProcess {
-		return fmt.Sprintf("another configuration or provider alias asked this refresh chain for scopes %s at %s, and this one asks for scopes %s, which would narrow the chain below that",
-			DescribeScopes(e.First), e.FirstAt.UTC().Format(time.RFC3339), DescribeScopes(e.Second))
-	}
 	return fmt.Sprintf("one refresh chain was asked for scopes %s and then for scopes %s in the same run",
 		DescribeScopes(e.First), DescribeScopes(e.Second))
 }
@@ -79,9 +70,21 @@ func (e *StoreError) Unwrap() error { return e.Err }
 
 // ChainSpentError says that Bipsync refused the chain's head as revoked or expired and that the store showed no newer
 // record, even after waiting Waited for another runner's. Err is Bipsync's refusal (errors.As finds the
-// *bipsync.Error, so the reauthorization predicates hold).
+// *bipsync.Error, so the reauthorization predicates hold). When Known, an earlier run learned it and recorded it in
+// the store: this request asked nothing of Bipsync, and Err is nil.
 type ChainSpentError struct {
 	Err error
+	// Death is the chain's death as recorded in the store (Known), or as this request learned it.
+	Death *tokenstore.Death
+	// Known tells that the store's record was marked dead by an earlier run: nothing was sent to Bipsync.
+	Known bool
+	// Recorded tells that this request recorded the death in the store, so later runs fail at once; RecordErr says
+	// why it could not when it tried and failed.
+	Recorded  bool
+	RecordErr error
+	// ConsumedByGrantAt is when a bipsync_refresh_grant exchanged this chain's seed (its seed journal says so): the
+	// refused head is the seed, given to a grant and to this consumer. Zero when not known.
+	ConsumedByGrantAt time.Time
 	// OtherRunnerSeen tells that the store's record changed while this request worked: another runner used the chain.
 	OtherRunnerSeen bool
 	Waited          time.Duration
@@ -104,7 +107,14 @@ func (e *ChainSpentError) Error() string {
 			"runner exchanged it and stopped before saving the new refresh token, which is lost with it: %v",
 			e.ClaimHolder, e.ClaimTTL, e.ClaimSeenAt.UTC().Format(time.RFC3339), e.Err)
 	}
-	return e.Err.Error()
+	if e.Err != nil {
+		return e.Err.Error()
+	}
+	if e.Death == nil {
+		return "the refresh chain is dead"
+	}
+	return fmt.Sprintf("Bipsync refused this refresh chain (%s) at %s, as recorded in the token store by %s: %s",
+		e.Death.Cause, e.Death.At.UTC().Format(time.RFC3339), e.Death.By, e.Death.Detail)
 }
 
 func (e *ChainSpentError) Unwrap() error { return e.Err }

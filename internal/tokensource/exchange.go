@@ -28,7 +28,6 @@ func (s *Source) Exchange(ctx context.Context, prev *tokenstore.Record, scopes [
 		RotatedAt:  s.now(),
 		Generation: prev.Generation + 1,
 		ID:         tokenstore.NewRecordID(),
-		Asks:       prev.Clone().Asks,
 	}
 	if head, ok := bipsync.RescuedRefreshToken(err); ok {
 		next.RefreshToken, next.RefreshTokenIssuedAt = head, next.RotatedAt

@@ -172,15 +172,18 @@ func (s *Source) startChain(ctx context.Context, r *run) (*tokenstore.Record, er
 // whenever the store shows one.
 func (s *Source) serve(ctx context.Context, r *run, rec *tokenstore.Record) (*Result, error) {
 	for {
+		if rec.Dead != nil {
+			return nil, s.knownDead(ctx, r, rec)
+		}
+		if err := checkNarrowing(rec, r.req); err != nil {
+			return nil, err
+		}
 		if !r.forced(rec) && s.reusable(rec, r.req) {
 			// Reusing the stored token writes nothing: the promise made to this consumer stays in this process.
 			s.rememberScopes(r.key, r.req.Scopes)
 			return s.handedOut(r, rec, false, nil), nil
 		}
 		if err := s.checkMinValidity(rec, r.req.MinValidity); err != nil {
-			return nil, err
-		}
-		if err := s.crossProcessScopeConflict(rec, r.req.Scopes); err != nil {
 			return nil, err
 		}
 		var took *takeOver
@@ -216,12 +219,13 @@ func (s *Source) serve(ctx context.Context, r *run, rec *tokenstore.Record) (*Re
 				return nil, err
 			}
 			if newer == nil {
-				return nil, s.spent(r, rec, xerr, took)
+				if newer, err = s.recordDeath(ctx, r, rec, s.spent(r, rec, xerr, took)); err != nil {
+					return nil, err
+				}
 			}
 			rec = newer
 			continue
 		}
-		s.recordAsk(next, r.req.Scopes)
 		// The exchange revoked the token every other lease was about: they are broken (and named above) and gone. The
 		// exchanging process's own lease goes with the exchange's save, so it costs no write of its own, and only where
 		// Release can remove it again (a conditional save): a lease nobody removes would name a consumer long gone.
@@ -279,7 +283,7 @@ func (s *Source) afterRefusal(ctx context.Context, r *run, rec *tokenstore.Recor
 }
 
 // spent is the error of a head Bipsync refused for good, with what the request saw.
-func (s *Source) spent(r *run, rec *tokenstore.Record, xerr error, took *takeOver) error {
+func (s *Source) spent(r *run, rec *tokenstore.Record, xerr error, took *takeOver) *ChainSpentError {
 	e := &ChainSpentError{Err: xerr, OtherRunnerSeen: r.othersSeen, Waited: s.waitFor(), LastRotation: rec.RotatedAt,
 		Generation: rec.Generation}
 	if took != nil {

@@ -1,57 +1,36 @@
 package tokensource
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 
 	"github.com/bipsync/terraform-provider-bipsync/internal/tokenstore"
 )
 
-// recordAsk notes in rec that this request's scope set was asked now, and forgets asks older than the conflict window.
-func (s *Source) recordAsk(rec *tokenstore.Record, scopes []string) {
-	now := s.now()
-	want := normalizeScopes(scopes)
-	kept := rec.Asks[:0:0]
-	for _, a := range rec.Asks {
-		if now.Sub(a.At) < ScopeConflictWindow && !slices.Equal(a.Scopes, want) {
-			kept = append(kept, a)
-		}
-	}
-	rec.Asks = append(kept, tokenstore.ScopeAsk{Scopes: want, At: now})
+// NarrowingError says that a request asked a chain whose scopes are known for fewer of them without
+// Request.AllowNarrowing. Bipsync narrows the new refresh token too, so the exchange would take the other scopes away
+// from every consumer of the chain for good. Nothing was exchanged.
+type NarrowingError struct {
+	// Held are the chain's scopes; Requested the request's.
+	Held, Requested []string
 }
 
-// crossProcessScopeConflict refuses an exchange that would narrow the chain below a scope set another process asked of
-// it within ScopeConflictWindow: the chain keeps the narrower scopes for good, and the other consumer would need a
-// new authorization. (Within this process the stricter checkScopes applies.)
-func (s *Source) crossProcessScopeConflict(rec *tokenstore.Record, scopes []string) error {
-	want := normalizeScopes(scopes)
-	if want == nil {
-		return nil // the chain's current scopes: narrows nothing
-	}
-	now := s.now()
-	for _, a := range rec.Asks {
-		if now.Sub(a.At) >= ScopeConflictWindow || slices.Equal(a.Scopes, want) {
-			continue
-		}
-		other := a.Scopes
-		if other == nil {
-			other = rec.Scopes // the chain's current scopes when that ask was made, as far as the provider knows
-		}
-		if other == nil || !isSubset(other, want) {
-			return &ScopeConflictError{First: a.Scopes, Second: want, FirstAt: a.At, CrossProcess: true,
-				Clears: a.At.Add(ScopeConflictWindow)}
-		}
-	}
-	return nil
+func (e *NarrowingError) Error() string {
+	return fmt.Sprintf("the refresh chain holds scopes %s and this request asks for %s, which would narrow the chain for good, and narrowing was not allowed",
+		DescribeScopes(e.Held), DescribeScopes(e.Requested))
 }
 
-func isSubset(sub, set []string) bool {
-	for _, x := range sub {
-		if !slices.Contains(set, x) {
-			return false
-		}
+// checkNarrowing refuses, before anything is exchanged or handed out, a request that would narrow a chain whose scopes
+// are known unless it allows narrowing. A plan must never take scopes away from a chain on its own: another consumer
+// of the chain (another configuration, alias or runner) may need them, and only a new authorization gives them back.
+// A chain whose scopes are not known (nil: the original consent of a seed not recorded by authorize) cannot be told
+// apart, so it passes.
+func checkNarrowing(rec *tokenstore.Record, req Request) error {
+	if req.AllowNarrowing || !narrowed(rec.Scopes, req.Scopes) {
+		return nil
 	}
-	return true
+	return &NarrowingError{Held: normalizeScopes(rec.Scopes), Requested: normalizeScopes(req.Scopes)}
 }
 
 func (s *Source) checkScopes(key tokenstore.Key, scopes []string) error {
@@ -93,6 +72,9 @@ func narrowed(current, requested []string) bool {
 	}
 	return false
 }
+
+// NormalizeScopes returns scopes sorted and without repeats, nil for none: the form scopes are compared and shown in.
+func NormalizeScopes(scopes []string) []string { return normalizeScopes(scopes) }
 
 func normalizeScopes(scopes []string) []string {
 	if len(scopes) == 0 {

@@ -427,9 +427,9 @@ func TestSource_Token_minValidityAtOrAboveLifetime(t *testing.T) {
 	}
 }
 
-// Two provider aliases run as two processes; the scopes one asked of the chain live with the record, so the other
-// cannot narrow the chain below them.
-func TestSource_Token_scopeConflictAcrossProcesses(t *testing.T) {
+// Two provider aliases run as two processes. Neither may narrow a chain whose scopes are known without asking for it,
+// however recently or long ago the other asked: the rule is the chain's scopes, not who asked when.
+func TestSource_Token_narrowingAcrossProcessesNeedsOptIn(t *testing.T) {
 	t.Parallel()
 	src, srv, st, clk := fixture(t)
 	if _, err := src.Token(context.Background(), refreshReq(time.Minute, "read", "write")); err != nil {
@@ -437,16 +437,27 @@ func TestSource_Token_scopeConflictAcrossProcesses(t *testing.T) {
 	}
 	alias, _ := New(Options{Client: srv, Store: st, Now: clk.Now, Registry: NewRegistry(), RescueDir: t.TempDir()})
 	_, err := alias.Token(context.Background(), refreshReq(time.Minute, "read"))
-	var ce *ScopeConflictError
-	if !errors.As(err, &ce) || !ce.CrossProcess || !ce.Clears.Equal(clk.Now().Add(ScopeConflictWindow)) {
-		t.Fatalf("got %v; want a cross-process scope conflict that clears after the window", err)
+	var ne *NarrowingError
+	if !errors.As(err, &ne) {
+		t.Fatalf("got %v; want a NarrowingError", err)
+	}
+	clk.Advance(24 * time.Hour) // long after: still refused
+	if _, err = alias.Token(context.Background(), refreshReq(time.Minute, "read")); !errors.As(err, &ne) {
+		t.Fatalf("a day later: got %v; want a NarrowingError", err)
 	}
 	if srv.exchanges.Load() != 1 {
-		t.Fatalf("exchanges: got %d; want 1 (the conflicting alias exchanges nothing)", srv.exchanges.Load())
+		t.Fatalf("exchanges: got %d; want 1 (the narrowing alias exchanges nothing)", srv.exchanges.Load())
 	}
-	// Asking for the chain's current scopes (no scopes) narrows nothing: no conflict.
+	// Asking for the chain's current scopes (no scopes) narrows nothing.
 	if _, err := alias.Token(context.Background(), refreshReq(time.Minute)); err != nil {
 		t.Fatalf("no scopes: got %v; want the token", err)
+	}
+	// An old record may still carry asks written by an earlier version: they are ignored.
+	rec := st.recs[src.Key("seed")]
+	rec.Asks = []tokenstore.ScopeAsk{{Scopes: []string{"write"}, At: clk.Now()}}
+	third, _ := New(Options{Client: srv, Store: st, Now: clk.Now, Registry: NewRegistry(), RescueDir: t.TempDir()})
+	if _, err := third.Token(context.Background(), refreshReq(time.Minute, "read", "write")); err != nil {
+		t.Fatalf("with old asks: got %v; want the token", err)
 	}
 }
 

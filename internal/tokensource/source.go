@@ -73,9 +73,6 @@ const (
 	// releaseAttempts bounds the tries to remove a lease when its consumers are done; a lease left behind only
 	// expires by itself.
 	releaseAttempts = 3
-	// ScopeConflictWindow is how long a scope set asked of a chain counts against a different one asked by another
-	// process: two provider aliases (or configurations) in one run ask within it.
-	ScopeConflictWindow = 10 * time.Minute
 	// adoptPollFirst and adoptPollMax pace the re-reads of a runner waiting for another runner's record.
 	adoptPollFirst = 100 * time.Millisecond
 	adoptPollMax   = 2 * time.Second
@@ -146,8 +143,8 @@ type Source struct {
 
 	mu sync.Mutex
 	// requested remembers, per chain, the scopes first asked of it through this Source: two different scope requests
-	// within one walk are two consumers fighting over one chain. Provider aliases run as separate processes, so they
-	// are caught through the record's Asks instead (see crossProcessScopeConflict).
+	// within one walk are two consumers fighting over one chain. Across processes (provider aliases, runners), a
+	// request may not narrow a chain whose scopes are known unless it allows narrowing (see checkNarrowing).
 	requested map[tokenstore.Key][]string
 	// open counts, per chain, the consumers this Source handed a token to that have not been released yet.
 	open map[tokenstore.Key]*openChain
@@ -237,6 +234,9 @@ type Request struct {
 	RefreshToken string
 	// Scopes to ask for; empty asks for the chain's current scopes (the original consent until narrowed).
 	Scopes []string
+	// AllowNarrowing lets Scopes be fewer than the chain's known scopes: the exchange narrows the chain for good.
+	// Without it such a request fails before anything is exchanged (NarrowingError).
+	AllowNarrowing bool
 	// MinValidity is how long a handed-out token must stay valid at least.
 	MinValidity time.Duration
 	// Force exchanges the chain even when its access token could be reused (a rotation on request). An exchange

@@ -372,15 +372,37 @@ func TestSource_Token_scopes(t *testing.T) {
 			t.Fatalf("exchanges: got %d; want 1", srv.exchanges.Load())
 		}
 	})
-	t.Run("narrowing in a new walk exchanges and warns", func(t *testing.T) {
+	t.Run("narrowing a chain of known scopes in a new walk fails before exchanging", func(t *testing.T) {
 		t.Parallel()
 		src, srv, st, clk := fixture(t)
 		if _, err := src.Token(context.Background(), refreshReq(time.Minute, "read", "write")); err != nil {
 			t.Fatal(err)
 		}
-		clk.Advance(ScopeConflictWindow)                                                 // a later run: the earlier scope set no longer counts as another consumer's
+		clk.Advance(2 * time.Hour)                                                       // a later run, and the stored token has expired
 		next, _ := New(Options{Client: srv, Store: st, Now: clk.Now, Registry: src.reg}) // a new walk: a new provider instance
-		r, err := next.Token(context.Background(), refreshReq(time.Minute, "read"))
+		_, err := next.Token(context.Background(), refreshReq(time.Minute, "read"))
+		var ne *NarrowingError
+		if !errors.As(err, &ne) || fmt.Sprint(ne.Held) != "[read write]" || fmt.Sprint(ne.Requested) != "[read]" {
+			t.Fatalf("got %v; want a NarrowingError from [read write] to [read]", err)
+		}
+		if srv.exchanges.Load() != 1 {
+			t.Fatalf("exchanges: got %d; want 1 (the narrowing request exchanges nothing)", srv.exchanges.Load())
+		}
+		if rec := st.recs[src.Key("seed")]; fmt.Sprint(rec.Scopes) != "[read write]" {
+			t.Fatalf("chain scopes: got %v; want [read write] kept", rec.Scopes)
+		}
+	})
+	t.Run("narrowing with AllowNarrowing exchanges and warns", func(t *testing.T) {
+		t.Parallel()
+		src, srv, st, clk := fixture(t)
+		if _, err := src.Token(context.Background(), refreshReq(time.Minute, "read", "write")); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(2 * time.Minute) // the first consumer's promise (1m) is over: the warning below is the narrowing only
+		next, _ := New(Options{Client: srv, Store: st, Now: clk.Now, Registry: src.reg})
+		req := refreshReq(time.Minute, "read")
+		req.AllowNarrowing = true
+		r, err := next.Token(context.Background(), req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -389,6 +411,22 @@ func TestSource_Token_scopes(t *testing.T) {
 		}
 		if fmt.Sprint(r.Scopes) != "[read]" {
 			t.Fatalf("scopes: got %v; want [read]", r.Scopes)
+		}
+	})
+	t.Run("scopes of a chain not known cannot be told narrowed", func(t *testing.T) {
+		t.Parallel()
+		src, srv, _, clk := fixture(t)
+		if _, err := src.Token(context.Background(), refreshReq(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(2 * time.Minute) // past the first consumer's promise
+		next, _ := New(Options{Client: src.client, Store: src.store, Now: src.now, Registry: src.reg})
+		r, err := next.Token(context.Background(), refreshReq(time.Minute, "read"))
+		if err != nil || !r.Exchanged || len(r.Warnings) != 0 {
+			t.Fatalf("got (%v, %v); want a quiet exchange: the original consent is not known", r, err)
+		}
+		if srv.exchanges.Load() != 2 {
+			t.Fatalf("exchanges: got %d; want 2", srv.exchanges.Load())
 		}
 	})
 	t.Run("first exchange with scopes does not claim to narrow", func(t *testing.T) {

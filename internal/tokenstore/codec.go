@@ -77,6 +77,7 @@ type wireDeath struct {
 	At     time.Time `json:"at"`
 	Cause  string    `json:"cause"`
 	Detail string    `json:"detail,omitempty"`
+	By     string    `json:"by,omitempty"`
 }
 
 type wireLease struct {
@@ -154,7 +155,7 @@ func Seal(key Key, seed string, rec *Record) ([]byte, error) {
 		w.Leases = append(w.Leases, wireLease{ID: l.ID, Until: l.Until.UTC(), MinValidity: int64(l.MinValidity), At: l.At.UTC()})
 	}
 	if d := rec.Dead; d != nil {
-		w.Dead = &wireDeath{At: d.At.UTC(), Cause: d.Cause, Detail: d.Detail}
+		w.Dead = &wireDeath{At: d.At.UTC(), Cause: d.Cause, Detail: d.Detail, By: d.By}
 	}
 	return sealWire(key, seed, rec.Revision(), &w)
 }
@@ -285,7 +286,7 @@ func Open(key Key, seed string, data []byte) (*Record, error) {
 		rec.Leases = append(rec.Leases, Lease{ID: l.ID, Until: l.Until, MinValidity: time.Duration(l.MinValidity), At: l.At})
 	}
 	if d := w.Dead; d != nil {
-		rec.Dead = &Death{At: d.At, Cause: d.Cause, Detail: d.Detail}
+		rec.Dead = &Death{At: d.At, Cause: d.Cause, Detail: d.Detail, By: d.By}
 	}
 	return rec, nil
 }

@@ -352,7 +352,8 @@ func TestRecord_DeadRoundTrips(t *testing.T) {
 	t.Parallel()
 	key := KeyFor("https://acme-api.bipsync.com/v1/oauth/token", "client", "seed")
 	rec := &Record{RefreshToken: "rt", ID: NewRecordID(), Generation: 3,
-		Dead: &Death{At: time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC), Cause: "revoked", Detail: "invalid_grant: Token has been revoked"}}
+		Dead: &Death{At: time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC), Cause: "revoked", Detail: "invalid_grant: Token has been revoked",
+			By: "ci-runner-7, pid 4242"}}
 	env, err := Seal(key, "seed", rec)
 	if err != nil {
 		t.Fatal(err)

@@ -82,3 +82,10 @@ func (k Key) validate() error {
 	}
 	return nil
 }
+
+// SeedJournalKey returns the key of a bipsync_refresh_grant's seed journal record: the record of the first exchange of
+// seed by a grant, sealed with the seed. The grant writes it; the token source reads it to tell a user that the seed
+// a refused chain started from was consumed by a grant.
+func SeedJournalKey(tokenURL, clientID, seed string) Key {
+	return KeyFor(tokenURL, clientID, "bipsync_refresh_grant seed\x00"+seed)
+}

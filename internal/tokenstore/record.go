@@ -35,9 +35,9 @@ type Record struct {
 	// revokes a token a consumer counts on; a process removes its lease when its consumers are done.
 	Leases []Lease
 
-	// Asks are the scope sets recently asked of this chain, by any process. Two different sets asked within a short
-	// time are two consumers (two configurations, or two provider aliases, which run as separate processes) that
-	// would narrow the chain or revoke each other's tokens.
+	// Asks are the scope sets that earlier versions of the provider recorded as asked of this chain. They are read
+	// and kept so that such records still open, but nothing decides by them any more: a request that would narrow a
+	// chain of known Scopes needs to allow narrowing instead, however long ago anyone else asked.
 	Asks []ScopeAsk
 
 	// Dead is set when a run learned that Bipsync refused the chain's head for good (revoked or expired, after the
@@ -54,6 +54,8 @@ type Death struct {
 	Cause string
 	// Detail is Bipsync's error and hint as text, for people; never a token.
 	Detail string
+	// By names the run that learned it, for people: host name and process ID ("ci-runner-7, pid 4242"). Not secret.
+	By string
 }
 
 // ScopeAsk is one scope set asked of a chain, and when it was last asked.
