@@ -1,0 +1,90 @@
+package chainsim_test
+
+import (
+	"flag"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/bipsync/terraform-provider-bipsync/internal/chainsim"
+)
+
+var (
+	soak      = flag.Duration("soak", 0, "run fresh seeds for this long (TestSoak)")
+	seedsFlag = flag.Int("seeds", 0, "how many seeds TestSeeds runs (0: the default budget)")
+	firstSeed = flag.Uint64("first-seed", 1, "the first seed TestSeeds runs")
+)
+
+// defaultSeeds is the budget of the regular test run.
+const defaultSeeds = 2000
+
+// TestSeeds runs a fixed budget of seeds and fails with the first broken invariant's replayable report.
+func TestSeeds(t *testing.T) {
+	n := defaultSeeds
+	if *seedsFlag > 0 {
+		n = *seedsFlag
+	}
+	if testing.Short() {
+		n /= 10
+	}
+	start := time.Now()
+	var steps, exchanges, deaths int
+	failures := 0
+	for seed := *firstSeed; seed < *firstSeed+uint64(n); seed++ {
+		st, f := chainsim.Run(seed, chainsim.Default)
+		if f != nil {
+			failures++
+			if failures <= 3 {
+				t.Error(f.Error())
+			}
+			continue
+		}
+		steps += st.Steps
+		exchanges += st.Exchanges
+		deaths += st.Deaths
+	}
+	el := time.Since(start)
+	t.Logf("%d seeds in %s: %.0f seeds/s, %.0f steps/s (%d steps, %d exchanges, %d process deaths); %d failing",
+		n, el.Round(time.Millisecond), float64(n)/el.Seconds(), float64(steps)/el.Seconds(), steps, exchanges, deaths, failures)
+}
+
+// TestReplayIsExact runs seeds twice and compares their whole traces.
+func TestReplayIsExact(t *testing.T) {
+	for seed := uint64(1); seed <= 50; seed++ {
+		a, fa := chainsim.Run(seed, chainsim.Default)
+		b, fb := chainsim.Run(seed, chainsim.Default)
+		if (fa == nil) != (fb == nil) || a.Digest != b.Digest {
+			t.Fatalf("seed %d replayed differently: digests %s and %s, failures %v and %v", seed, a.Digest, b.Digest, fa, fb)
+		}
+	}
+}
+
+// TestSoak runs fresh seeds until -soak is over and reports every failing seed (make soak DURATION=1h).
+func TestSoak(t *testing.T) {
+	if *soak <= 0 {
+		t.Skip("run with -soak=DURATION")
+	}
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("CHAINSIM_SEED"); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("CHAINSIM_SEED=%q: %v", s, err)
+		}
+		seed = v
+	}
+	t.Logf("first seed %d", seed)
+	deadline := time.Now().Add(*soak)
+	n, steps, failing := 0, 0, 0
+	for ; time.Now().Before(deadline); seed++ {
+		st, f := chainsim.Run(seed, chainsim.Default)
+		n++
+		if f != nil {
+			failing++
+			t.Errorf("failing seed %d (%s)\n%s", seed, f.Invariant, f.Error())
+			continue
+		}
+		steps += st.Steps
+	}
+	t.Logf("%d seeds, %d steps, %d failing", n, steps, failing)
+}

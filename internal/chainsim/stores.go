@@ -1,0 +1,230 @@
+package chainsim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/bipsync/terraform-provider-bipsync/internal/tokenstore"
+)
+
+// StoreKind is the token store a simulated world runs on.
+type StoreKind int
+
+const (
+	// StoreFile is the real file store (tokenstore.NewFile) on one machine; its OS lock is replaced by a simulated
+	// machine-local lock, since an OS lock would block a goroutine the scheduler holds.
+	StoreFile StoreKind = iota
+	// StorePostgres is a model of the postgres store: an advisory lock per chain that excludes every process on every
+	// machine and dies with its process, and a conditional save in one step.
+	StorePostgres
+	// StoreS3 is a model of an object store with conditional puts (If-None-Match, If-Match) and claims: no lock that
+	// reaches other machines.
+	StoreS3
+	storeKinds
+)
+
+func (k StoreKind) String() string { return [...]string{"file", "postgres", "s3"}[k] }
+
+// lockScope returns the name of the lock table a store's Lock uses on machine m.
+func (k StoreKind) lockScope(m *machine) string {
+	if k == StorePostgres {
+		return "global"
+	}
+	return fmt.Sprintf("m%d", m.id)
+}
+
+// simStore is one process's handle on a store: every call out of tokensource yields to the scheduler, which decides
+// whether it fails, lands then fails, or the process dies there. Records live in inner (the real file store, or a
+// model shared by every machine).
+type simStore struct {
+	p     *proc
+	kind  StoreKind
+	inner tokenstore.Store
+}
+
+// simClaimStore is a simStore whose inner store keeps claims.
+type simClaimStore struct{ *simStore }
+
+func (w *world) storeFor(p *proc) tokenstore.Store {
+	s := &simStore{p: p, kind: w.store, inner: w.innerStore(p.m)}
+	if _, ok := s.inner.(tokenstore.Claimer); ok {
+		return simClaimStore{s}
+	}
+	return s
+}
+
+func (s *simStore) Traits() tokenstore.Traits { return s.inner.Traits() }
+func (s *simStore) Describe() string          { return s.inner.Describe() }
+
+func (s *simStore) Lock(_ context.Context, key tokenstore.Key) (func() error, error) {
+	p, w := s.p, s.p.w
+	if p.gone() {
+		return nil, errGone
+	}
+	name := s.kind.lockScope(p.m) + "/" + string(key)
+	p.yield("lock "+w.keyName(key), func() bool { return !w.locks[name].alive() }, time.Time{})
+	h := holder{p: p, inc: p.inc}
+	w.locks[name] = h
+	return func() error {
+		if w.locks[name] == h {
+			delete(w.locks, name)
+		}
+		return nil
+	}, nil
+}
+
+func (s *simStore) Load(ctx context.Context, key tokenstore.Key, seed string) (*tokenstore.Record, error) {
+	p := s.p
+	if p.gone() {
+		return nil, errGone
+	}
+	d := p.yield("load "+p.w.keyName(key), nil, time.Time{})
+	if d.fault != faultNone {
+		return nil, errors.New("simulated store: the read timed out")
+	}
+	return s.inner.Load(ctx, key, seed)
+}
+
+func (s *simStore) Save(ctx context.Context, key tokenstore.Key, seed string, rec *tokenstore.Record, replaces *tokenstore.Revision) error {
+	p := s.p
+	if p.gone() {
+		return errGone
+	}
+	d := p.yield(fmt.Sprintf("save %s g%d", p.w.keyName(key), rec.Generation), nil, time.Time{})
+	switch d.fault {
+	case faultFail:
+		return errors.New("simulated store: the write failed")
+	case faultLandFail:
+		if err := s.inner.Save(ctx, key, seed, rec, replaces); err != nil {
+			return err
+		}
+		return errors.New("simulated store: the connection dropped after the write")
+	}
+	return s.inner.Save(ctx, key, seed, rec, replaces)
+}
+
+func (s simClaimStore) LoadClaim(ctx context.Context, key tokenstore.Key, seed string) (*tokenstore.Claim, error) {
+	p := s.p
+	if p.gone() {
+		return nil, errGone
+	}
+	d := p.yield("load-claim "+p.w.keyName(key), nil, time.Time{})
+	if d.fault != faultNone {
+		return nil, errors.New("simulated store: the read timed out")
+	}
+	return s.inner.(tokenstore.Claimer).LoadClaim(ctx, key, seed)
+}
+
+func (s simClaimStore) PutClaim(ctx context.Context, key tokenstore.Key, seed string, c, replaces *tokenstore.Claim) error {
+	p := s.p
+	if p.gone() {
+		return errGone
+	}
+	d := p.yield("put-claim "+p.w.keyName(key), nil, time.Time{})
+	cl := s.inner.(tokenstore.Claimer)
+	switch d.fault {
+	case faultFail:
+		return errors.New("simulated store: the write failed")
+	case faultLandFail:
+		if err := cl.PutClaim(ctx, key, seed, c, replaces); err != nil {
+			return err
+		}
+		return errors.New("simulated store: the connection dropped after the write")
+	}
+	return cl.PutClaim(ctx, key, seed, c, replaces)
+}
+
+// modelStore keeps records as plain data shared by every machine: the postgres and s3 models. Its conditional save
+// is tokenstore's rule (checkReplace) in one step.
+type modelStore struct {
+	kind    StoreKind
+	records map[tokenstore.Key]*tokenstore.Record
+	claims  map[tokenstore.Key]*tokenstore.Claim
+}
+
+// modelClaimStore is the s3 model: a modelStore with claims.
+type modelClaimStore struct{ *modelStore }
+
+func newModelStore(kind StoreKind) tokenstore.Store {
+	m := &modelStore{kind: kind, records: map[tokenstore.Key]*tokenstore.Record{}, claims: map[tokenstore.Key]*tokenstore.Claim{}}
+	if kind == StoreS3 {
+		return modelClaimStore{m}
+	}
+	return m
+}
+
+func (m *modelStore) Traits() tokenstore.Traits {
+	if m.kind == StoreS3 {
+		return tokenstore.Traits{Persistent: true, AtomicSave: true, Claims: true}
+	}
+	// as postgresStore.Traits
+	return tokenstore.Traits{Persistent: true, SharedLock: true, AtomicSave: true}
+}
+
+func (m *modelStore) Describe() string { return "simulated " + m.kind.String() + " store" }
+
+// Lock is never called: simStore takes the simulated lock.
+func (m *modelStore) Lock(context.Context, tokenstore.Key) (func() error, error) {
+	return func() error { return nil }, nil
+}
+
+func (m *modelStore) Load(_ context.Context, key tokenstore.Key, _ string) (*tokenstore.Record, error) {
+	if r := m.records[key]; r != nil {
+		return r.Clone(), nil
+	}
+	return nil, nil
+}
+
+func (m *modelStore) Save(_ context.Context, key tokenstore.Key, _ string, rec *tokenstore.Record, replaces *tokenstore.Revision) error {
+	var cur *tokenstore.Revision
+	if r := m.records[key]; r != nil {
+		cur = r.Revision().Ptr()
+	}
+	landed, err := decide(cur, replaces, rec.Revision())
+	if landed || err != nil {
+		return err
+	}
+	m.records[key] = rec.Clone()
+	return nil
+}
+
+func (m modelClaimStore) LoadClaim(_ context.Context, key tokenstore.Key, _ string) (*tokenstore.Claim, error) {
+	if c := m.claims[key]; c != nil {
+		cc := *c
+		return &cc, nil
+	}
+	return nil, nil
+}
+
+func (m modelClaimStore) PutClaim(_ context.Context, key tokenstore.Key, _ string, c, replaces *tokenstore.Claim) error {
+	var cur, rep *tokenstore.Revision
+	if old := m.claims[key]; old != nil {
+		cur = old.Revision().Ptr()
+	}
+	if replaces != nil {
+		rep = replaces.Revision().Ptr()
+	}
+	landed, err := decide(cur, rep, c.Revision())
+	if landed || err != nil {
+		return err
+	}
+	cc := *c
+	m.claims[key] = &cc
+	return nil
+}
+
+// decide is a conditional write's rule, as every real store applies it: the write goes ahead over the revision it
+// replaces, is a no-op when the store holds what it writes already, and is refused otherwise.
+func decide(current, replaces *tokenstore.Revision, next tokenstore.Revision) (landed bool, err error) {
+	switch {
+	case current == nil && replaces == nil:
+		return false, nil
+	case current != nil && current.Matches(next):
+		return true, nil
+	case current != nil && replaces != nil && current.Matches(*replaces):
+		return false, nil
+	}
+	return false, &tokenstore.ConflictError{Replaces: replaces, Current: current}
+}
