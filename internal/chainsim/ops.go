@@ -155,6 +155,21 @@ func (w *world) strandedElsewhere(p *proc, f *family) bool {
 	return false
 }
 
+// exchanging tells whether a live process other than p is between an exchange of f and its save.
+func (w *world) exchanging(f *family, p *proc) bool {
+	for _, q := range w.procs {
+		if q == p || !q.busy || q.dead {
+			continue
+		}
+		for _, h := range q.inflight {
+			if w.bip.rts[h].fam == f && !w.stored(h) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // findable returns the live heads of f that the configuration (the seed), a store, a rescue file a diagnostic named, or a live process between
 // exchange and save holds.
 func (w *world) findable(f *family, except *proc) []string {
@@ -215,7 +230,7 @@ func (w *world) checkOp(p *proc, r opResult) {
 	for _, t := range texts {
 		for _, s := range w.bip.secrets {
 			if strings.Contains(t, s) {
-				w.failf("6 no secret in errors", "%s's %s printed a token Bipsync issued: %q", p.name(), p.cur, t)
+				w.failf("6 no secret in errors", "secret", "%s's %s printed a token Bipsync issued: %q", p.name(), p.cur, t)
 				return
 			}
 		}
@@ -235,13 +250,15 @@ func (w *world) checkOp(p *proc, r opResult) {
 	// 2: nothing handed out that Bipsync had revoked.
 	if r.res != nil && r.res.Key != "" {
 		if revoked, at := w.bip.accessRevoked(r.res.AccessToken); revoked {
-			race := !w.innerStore(p.m).Traits().SharedLock && at >= p.opStep
+			// Without a lock that reaches every runner, a runner on another machine may rotate the chain while this one
+			// hands out the token it read, or be between its exchange and its save: the store cannot tell yet.
+			race := !w.innerStore(p.m).Traits().SharedLock && (at >= p.opStep || w.exchanging(f, p))
 			if !ended && !w.strandedElsewhere(p, f) && !race {
-				why := ""
+				why, kind := "", "revoked hand-out"
 				if w.holds(p, f) {
-					why = " (this process holds the chain's live head, whose save failed: it should have saved it first)"
+					why, kind = " (this process holds the chain's live head, whose save failed: it should have saved it first)", "revoked hand-out by holder"
 				}
-				w.failf("2 no revoked token handed out", "%s's %s handed out an access token of chain %d that Bipsync revoked at step %d%s",
+				w.failf("2 no revoked token handed out", kind, "%s's %s handed out an access token of chain %d that Bipsync revoked at step %d%s",
 					p.name(), p.cur, f.id, at, why)
 				return
 			}
@@ -251,7 +268,11 @@ func (w *world) checkOp(p *proc, r opResult) {
 	// 3: a reauthorization error only when the chain has no live head anywhere.
 	if r.err != nil && isReauth(r.err) && !w.strandedElsewhere(p, f) {
 		if live := w.findable(f, p); len(live) > 0 {
-			w.failf("3 reauthorization only when true", "%s's %s said the chain needs reauthorization (%v), but chain %d's head %s is live and %s",
+			kind := "false reauthorization"
+			if w.holds(p, f) {
+				kind = "false reauthorization by holder"
+			}
+			w.failf("3 reauthorization only when true", kind, "%s's %s said the chain needs reauthorization (%v), but chain %d's head %s is live and %s",
 				p.name(), p.cur, r.err, f.id, w.bip.short(live[0]), w.where(live[0]))
 			return
 		}
@@ -259,7 +280,11 @@ func (w *world) checkOp(p *proc, r opResult) {
 	if r.verdict == "expired" && !w.strandedElsewhere(p, f) {
 		for _, h := range w.findable(f, nil) {
 			if w.bip.rts[h].issued.Add(refreshLife).After(w.now.Add(maxSkew)) {
-				w.failf("3 reauthorization only when true", "status said %q for chain %d (record generation %d), but its head %s is live until %s and %s",
+				kind := "status ended"
+				if r.rec.Generation == 0 && r.rec.RefreshTokenIssuedAt.IsZero() {
+					kind = "status ended at generation 0"
+				}
+				w.failf("3 reauthorization only when true", kind, "status said %q for chain %d (record generation %d), but its head %s is live until %s and %s",
 					r.verdict, f.id, r.rec.Generation, w.bip.short(h), w.bip.rts[h].issued.Add(refreshLife).Format("2006-01-02 15:04"), w.where(h))
 				return
 			}
@@ -273,7 +298,7 @@ func (w *world) checkOp(p *proc, r opResult) {
 			storeLive = storeLive || w.bip.live(h)
 		}
 		if !storeLive {
-			w.failf("1 no lost chain (restore)", "restore called the rescue of head %s stale, but it is chain %d's only live head: the store holds a spent one",
+			w.failf("1 no lost chain", "restore called live head stale", "restore called the rescue of head %s stale, but it is chain %d's only live head: the store holds a spent one",
 				w.bip.short(r.rescue.head), f.id)
 			return
 		}
@@ -286,7 +311,7 @@ func (w *world) checkOp(p *proc, r opResult) {
 			rotated = rotated || s >= p.opStep
 		}
 		if !rotated {
-			w.failf("rotate rotates", "%s's rotate returned generation %d without an exchange of chain %d since it began at step %d",
+			w.failf("rotate rotates", "rotate skipped", "%s's rotate returned generation %d without an exchange of chain %d since it began at step %d",
 				p.name(), r.res.Generation, f.id, p.opStep)
 			return
 		}
@@ -303,7 +328,7 @@ func (w *world) refusedAttempt(p *proc, f *family, head string) {
 			return
 		}
 	}
-	w.failf("5 one exchange attempt per due head", "%s sent chain %d's head %s, rotated at step %d, to Bipsync again (replay detection would revoke the chain)",
+	w.failf("5 one exchange attempt per due head", "refused attempt", "%s sent chain %d's head %s, rotated at step %d, to Bipsync again (replay detection would revoke the chain)",
 		p.name(), f.id, w.bip.short(head), w.bip.rts[head].rotStep)
 }
 
@@ -365,7 +390,7 @@ func (w *world) check() {
 			continue
 		}
 		if len(w.findable(f, nil)) == 0 {
-			w.failf("1 no lost chain", "chain %d has live head(s) %s at Bipsync, but no store, rescue file or running process holds one",
+			w.failf("1 no lost chain", "lost chain", "chain %d has live head(s) %s at Bipsync, but no store, rescue file or running process holds one",
 				f.id, w.bip.short(live[0]))
 			return
 		}
@@ -380,7 +405,7 @@ func (w *world) check() {
 			}
 			mk := tokenstore.Key(fmt.Sprintf("%d/%s", m.id, k))
 			if rec.Generation < w.maxGen[mk] {
-				w.failf("4 the store never goes back", "chain %d's record went from generation %d back to %d", f.id, w.maxGen[mk], rec.Generation)
+				w.failf("4 the store never goes back", "store went back", "chain %d's record went from generation %d back to %d", f.id, w.maxGen[mk], rec.Generation)
 				return
 			}
 			w.maxGen[mk] = rec.Generation

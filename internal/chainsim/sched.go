@@ -3,6 +3,7 @@ package chainsim
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -124,13 +125,21 @@ type trace struct {
 	lines []string
 	next  int
 	full  bool
-	all   strings.Builder // a digest of every step, for the determinism check
+	all   strings.Builder // every step, for the determinism check
 	n     int
+	dir   string // the world's temporary directory, shown as $DIR
 }
 
 const traceKeep = 60
 
+// recordID matches a record or lease ID: random, so a trace shows it as <id> and replays alike.
+var recordID = regexp.MustCompile(`[0-9a-f]{32}`)
+
 func (t *trace) add(s string) {
+	s = recordID.ReplaceAllString(s, "<id>")
+	if t.dir != "" {
+		s = strings.ReplaceAll(s, t.dir, "$DIR")
+	}
 	if len(t.lines) < traceKeep {
 		t.lines = append(t.lines, s)
 	} else {

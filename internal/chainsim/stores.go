@@ -82,6 +82,9 @@ func (s *simStore) Load(ctx context.Context, key tokenstore.Key, seed string) (*
 	}
 	d := p.yield("load "+p.w.keyName(key), nil, time.Time{})
 	if d.fault != faultNone {
+		if key == p.w.legacyKey(p.w.fam) {
+			p.w.legacyReadFailed = true
+		}
 		return nil, errors.New("simulated store: the read timed out")
 	}
 	return s.inner.Load(ctx, key, seed)
@@ -102,7 +105,11 @@ func (s *simStore) Save(ctx context.Context, key tokenstore.Key, seed string, re
 		}
 		return errors.New("simulated store: the connection dropped after the write")
 	}
-	return s.inner.Save(ctx, key, seed, rec, replaces)
+	err := s.inner.Save(ctx, key, seed, rec, replaces)
+	if errors.Is(err, tokenstore.ErrConflict) {
+		p.w.note("%s: the save of g%d is refused: the store holds another record", p.name(), rec.Generation)
+	}
+	return err
 }
 
 func (s simClaimStore) LoadClaim(ctx context.Context, key tokenstore.Key, seed string) (*tokenstore.Claim, error) {

@@ -18,6 +18,8 @@ import (
 
 // Config bounds the worlds a seed may build. The seed picks everything within it.
 type Config struct {
+	// Name is how a failure's replay line names this configuration (the package variable holding it).
+	Name string
 	// Stores and Modes are the store kinds and Bipsync modes a seed picks from.
 	Stores []StoreKind
 	Modes  []Mode
@@ -34,10 +36,18 @@ type Config struct {
 	OneAttempt []StoreKind
 	// MaxSteps ends a world.
 	MaxSteps int
+	// OpWeights weighs the operations open, close, data, rotate, status, restore and client credentials, in that
+	// order; all zero: the default mix.
+	OpWeights [7]int
+	// SameClocks gives every machine the same clock (no skew).
+	SameClocks bool
 }
+
+var defaultWeights = [7]int{30, 18, 10, 10, 10, 8, 4}
 
 // Default is the configuration of the regular test run and of soak runs.
 var Default = Config{
+	Name:          "Default",
 	Stores:        []StoreKind{StoreFile, StorePostgres, StoreS3},
 	Modes:         []Mode{Strict, Fork, Replay},
 	MaxMachines:   3,
@@ -50,6 +60,40 @@ var Default = Config{
 	MaxSteps:   4000,
 }
 
+// Focused configurations: each leaves out what triggers other defects, so a seed found with one shows one defect.
+var (
+	// Leases: failed saves (store outages) among hand-outs, releases and rotations on every store; no status, no
+	// restore, no legacy records, one clock.
+	Leases = focus("Leases", func(c *Config) {
+		c.LegacyPercent, c.SameClocks, c.OpWeights = 0, true, [7]int{30, 18, 10, 10, 0, 0, 4}
+	})
+	// Restores: the restore command on the file store among failed saves and hand-outs; no status, no legacy records.
+	Restores = focus("Restores", func(c *Config) {
+		c.Stores, c.LegacyPercent, c.SameClocks, c.OpWeights = []StoreKind{StoreFile}, 0, true, [7]int{30, 10, 15, 5, 0, 25, 0}
+	})
+	// Status: the status command among first uses that fail; no rotate, no legacy records, one clock.
+	Status = focus("Status", func(c *Config) {
+		c.LegacyPercent, c.SameClocks, c.OpWeights = 0, true, [7]int{30, 18, 10, 0, 20, 0, 0}
+	})
+	// Skewed: rotations on machines whose clocks disagree; no status, no legacy records.
+	Skewed = focus("Skewed", func(c *Config) {
+		c.LegacyPercent, c.OpWeights = 0, [7]int{30, 18, 10, 20, 0, 0, 0}
+	})
+	// Legacy: every chain starts under the key of an endpoint spelt as an older version keyed it; no status, no
+	// rotate, one clock.
+	Legacy = focus("Legacy", func(c *Config) {
+		c.LegacyPercent, c.SameClocks, c.OpWeights = 100, true, [7]int{30, 18, 10, 0, 0, 0, 0}
+	})
+)
+
+func focus(name string, f func(*Config)) Config {
+	c := Default
+	c.Name = name
+	c.Stores = slices.Clone(Default.Stores)
+	f(&c)
+	return c
+}
+
 // maxSkew bounds how far a machine's clock is from global time.
 const maxSkew = 15 * time.Minute
 
@@ -57,15 +101,20 @@ const maxSkew = 15 * time.Minute
 type Failure struct {
 	Seed      uint64
 	World     string
+	Config    string
 	Step      int
 	Invariant string
-	Detail    string
-	Trace     string
+	// Kind names the check that failed, in a word or two, stable across seeds: what a known defect is matched on.
+	Kind string
+	// LegacyReadFailed tells that a read of a record under its legacy key failed before the failure.
+	LegacyReadFailed bool
+	Detail           string
+	Trace            string
 }
 
 func (f *Failure) Error() string {
-	return fmt.Sprintf("chainsim seed %d: invariant %q broken at step %d: %s\nworld: %s\nreplay: chainsim.Check(t, %d, chainsim.Default)\nlast steps:\n%s",
-		f.Seed, f.Invariant, f.Step, f.Detail, f.World, f.Seed, f.Trace)
+	return fmt.Sprintf("chainsim seed %d: invariant %q broken at step %d: %s\nworld: %s\nreplay: chainsim.Check(t, %d, chainsim.%s)\nlast steps:\n%s",
+		f.Seed, f.Invariant, f.Step, f.Detail, f.World, f.Seed, f.Config, f.Trace)
 }
 
 // Stats are what one world did.
@@ -102,13 +151,19 @@ type world struct {
 	maxGen   map[tokenstore.Key]int64
 	scopes   [][]string // per source index
 
+	// outage is when the store comes back, per machine: until then every read and write of it fails (a secret
+	// manager's outage, a network partition).
+	outage map[int]time.Time
+
+	legacyReadFailed bool
+
 	tr     trace
 	fail   *Failure
 	deaths int
 	ops    int
 }
 
-type faultRates struct{ load, save, land, busy, lost, die float64 }
+type faultRates struct{ load, save, land, busy, lost, die, outage float64 }
 
 type rescueRef struct {
 	m    *machine
@@ -152,8 +207,9 @@ func Check(t TB, seed uint64, cfg Config) {
 func newWorld(seed uint64, cfg Config, dir string) *world {
 	w := &world{cfg: cfg, seed: seed, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		start: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC), locks: map[string]holder{}, events: make(chan event),
-		files: map[int]tokenstore.Store{}, stranded: map[string]holder{}, maxGen: map[tokenstore.Key]int64{}}
+		files: map[int]tokenstore.Store{}, outage: map[int]time.Time{}, stranded: map[string]holder{}, maxGen: map[tokenstore.Key]int64{}}
 	w.now = w.start
+	w.tr.dir = dir
 	r := w.rng
 	w.store = cfg.Stores[r.IntN(len(cfg.Stores))]
 	w.mode = cfg.Modes[r.IntN(len(cfg.Modes))]
@@ -166,7 +222,7 @@ func newWorld(seed uint64, cfg Config, dir string) *world {
 	}
 	if cfg.Faults && r.IntN(10) >= 3 {
 		lvl := []float64{0.01, 0.03, 0.08}[r.IntN(3)]
-		w.faults = faultRates{load: lvl, save: lvl, land: lvl / 2, busy: lvl, lost: lvl / 8, die: lvl / 4}
+		w.faults = faultRates{load: lvl, save: lvl, land: lvl / 2, busy: lvl, lost: lvl / 8, die: lvl / 4, outage: lvl / 4}
 	}
 	nm := 1
 	if w.store != StoreFile {
@@ -174,8 +230,8 @@ func newWorld(seed uint64, cfg Config, dir string) *world {
 	}
 	for i := range nm {
 		m := &machine{id: i, dir: filepath.Join(dir, fmt.Sprintf("m%d", i))}
-		if i > 0 || r.IntN(2) == 0 {
-			m.skew = time.Duration(r.Int64N(int64(2*maxSkew))) - maxSkew
+		if skew := time.Duration(r.Int64N(int64(2*maxSkew))) - maxSkew; !cfg.SameClocks && (i > 0 || r.IntN(2) == 0) {
+			m.skew = skew
 		}
 		m.rescueDir = filepath.Join(m.dir, "rescue")
 		w.machines = append(w.machines, m)
@@ -283,11 +339,12 @@ func (w *world) clock() string {
 	return fmt.Sprintf("%3dd%02d:%02d:%02d", int(d.Hours())/24, int(d.Hours())%24, int(d.Minutes())%60, int(d.Seconds())%60)
 }
 
-func (w *world) failf(invariant, format string, args ...any) {
+func (w *world) failf(invariant, kind, format string, args ...any) {
 	if w.fail != nil {
 		return
 	}
-	w.fail = &Failure{Seed: w.seed, World: w.desc, Step: w.step, Invariant: invariant, Detail: fmt.Sprintf(format, args...)}
+	w.fail = &Failure{Seed: w.seed, World: w.desc, Config: w.cfg.Name, Step: w.step, Invariant: invariant, Kind: kind,
+		LegacyReadFailed: w.legacyReadFailed, Detail: fmt.Sprintf(format, args...)}
 }
 
 // run is the scheduler: one process goroutine runs at a time, and the seed decides which, and what its call out of
@@ -354,7 +411,7 @@ func (w *world) advance() bool {
 	}
 	if next.IsZero() {
 		if blocked {
-			w.failf("progress", "deadlock: every busy process waits for a lock held by a live process")
+			w.failf("progress", "deadlock", "deadlock: every busy process waits for a lock held by a live process")
 		}
 		return false
 	}
@@ -369,7 +426,15 @@ func (w *world) chance(p float64) bool { return p > 0 && w.rng.Float64() < p }
 func (w *world) resumeProc(p *proc) {
 	var d decision
 	what := p.ev.what
+	if w.chance(w.faults.outage) {
+		m := w.machines[w.rng.IntN(len(w.machines))]
+		w.outage[m.id] = w.now.Add(time.Duration(20+w.rng.IntN(300)) * time.Second)
+		w.note("the store is unreachable from m%d until %s", m.id, w.outage[m.id].Sub(w.start))
+	}
+	down := w.now.Before(w.outage[p.m.id])
 	switch {
+	case down && (strings.HasPrefix(what, "load") || strings.HasPrefix(what, "save") || strings.HasPrefix(what, "put-claim")):
+		d.fault = faultFail
 	case strings.HasPrefix(what, "load"):
 		if w.chance(w.faults.load) {
 			d.fault = faultFail
@@ -505,7 +570,7 @@ func (w *world) finish(p *proc, res opResult) {
 	p.wakeAt = w.now.Add(p.cur.gap)
 	switch {
 	case res.panic != "":
-		w.failf("no panic", "%s panicked: %s", p.name(), res.panic)
+		w.failf("no panic", "panic", "%s panicked: %s", p.name(), res.panic)
 		return
 	case res.died:
 		w.deaths++
@@ -562,7 +627,10 @@ func (w *world) workload() []opSpec {
 	r := w.rng
 	n := 3 + r.IntN(w.cfg.OpsPerProc-2)
 	out := make([]opSpec, 0, n)
-	weights := []int{30, 18, 10, 10, 10, 8, 4}
+	weights := w.cfg.OpWeights
+	if weights == ([7]int{}) {
+		weights = defaultWeights
+	}
 	total := 0
 	for _, x := range weights {
 		total += x
