@@ -88,12 +88,13 @@ func TestSoak(t *testing.T) {
 	t.Logf("first seed %d", seed)
 	deadline := time.Now().Add(*soak)
 	n, steps, failing := 0, 0, 0
+	knownSeen := map[string][]uint64{}
 	for ; time.Now().Before(deadline); seed++ {
 		st, f := chainsim.Run(seed, chainsim.Default)
 		n++
 		if f != nil {
 			if k := known(f); k != "" {
-				t.Logf("seed %d shows a known defect: %s", seed, k)
+				knownSeen[k] = append(knownSeen[k], seed)
 				continue
 			}
 			failing++
@@ -103,4 +104,9 @@ func TestSoak(t *testing.T) {
 		steps += st.Steps
 	}
 	t.Logf("%d seeds, %d steps, %d failing", n, steps, failing)
+	for _, d := range knownDefects {
+		if s := knownSeen[d.name]; len(s) > 0 {
+			t.Logf("known defect, %d seeds (first %d): %s", len(s), s[0], d.name)
+		}
+	}
 }
