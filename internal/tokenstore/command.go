@@ -64,6 +64,8 @@ type CommandConfig struct {
 	Protocol int
 	// LockDir holds the per-chain lock files; default the user cache directory's terraform-provider-bipsync/locks.
 	LockDir string
+	// Runner, when set, runs the helper in place of exec (see CommandRunner): for simulations and tests only.
+	Runner CommandRunner
 }
 
 // commandStore is the store NewCommand returns.
@@ -73,6 +75,7 @@ type commandStore struct {
 	lockDir  string
 	timeout  time.Duration
 	environ  func() []string // the provider's environment, before scrubbing (os.Environ; tests inject)
+	runner   CommandRunner   // nil: exec the helper
 }
 
 // NewCommand returns a store that keeps records with an external helper, for CI runners whose disk does not
@@ -94,7 +97,7 @@ func NewCommand(cfg CommandConfig) (Store, error) {
 	if len(argv) == 0 || argv[0] == "" {
 		return nil, errors.New("token store command is empty")
 	}
-	if _, err := exec.LookPath(argv[0]); err != nil {
+	if _, err := exec.LookPath(argv[0]); err != nil && cfg.Runner == nil {
 		return nil, fmt.Errorf("token store command: %w", err)
 	}
 	protocol := cfg.Protocol
@@ -119,6 +122,7 @@ func NewCommand(cfg CommandConfig) (Store, error) {
 		lockDir:  lockDir,
 		timeout:  commandTimeout,
 		environ:  os.Environ,
+		runner:   cfg.Runner,
 	}, nil
 }
 
@@ -141,7 +145,9 @@ func (s *commandStore) PutClaim(ctx context.Context, key Key, seed string, c, re
 	return putClaim(ctx, s, key, seed, c, replaces)
 }
 
-func (s *commandStore) getEnvelope(ctx context.Context, key Key) ([]byte, error) { return s.get(ctx, key) }
+func (s *commandStore) getEnvelope(ctx context.Context, key Key) ([]byte, error) {
+	return s.get(ctx, key)
+}
 
 func (s *commandStore) Describe() string {
 	// Only the program: fixed arguments may carry a credential of the secret manager.
@@ -214,8 +220,7 @@ func (s *commandStore) putEnvelope(ctx context.Context, key Key, data []byte, ne
 		EnvStoreReplaces + "=" + replaces.String(),
 		EnvStoreRevision + "=" + next.Ptr().String(),
 	})
-	var ee *exec.ExitError
-	if s.protocol == ProtocolConditional && errors.As(err, &ee) && ee.ExitCode() == ExitConflict {
+	if s.protocol == ProtocolConditional && helperExitCode(err) == ExitConflict {
 		return &ConflictError{Replaces: replaces}
 	}
 	return err
@@ -260,6 +265,9 @@ func protocolVariable(name string) bool {
 // run runs the helper once. Errors name the program, the operation, the exit status and the head of
 // stderr; never stdin or stdout, which carry the record.
 func (s *commandStore) run(ctx context.Context, op string, key Key, stdin []byte, extraEnv []string) ([]byte, error) {
+	if s.runner != nil {
+		return s.runWith(ctx, op, key, stdin, extraEnv)
+	}
 	rctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	cmd := exec.CommandContext(rctx, s.argv[0], slices.Concat(s.argv[1:], []string{op, string(key)})...)
