@@ -54,11 +54,7 @@ func TestSeeds(t *testing.T) {
 	el := time.Since(start)
 	t.Logf("%d seeds in %s: %.0f seeds/s, %.0f steps/s (%d steps, %d exchanges, %d process deaths); %d failing",
 		n, el.Round(time.Millisecond), float64(n)/el.Seconds(), float64(steps)/el.Seconds(), steps, exchanges, deaths, failures)
-	for _, d := range knownDefects {
-		if s := knownSeen[d.name]; len(s) > 0 {
-			t.Logf("known defect, %d seeds (first %d): %s", len(s), s[0], d.name)
-		}
-	}
+	logKnown(t, knownSeen)
 }
 
 // TestReplayIsExact runs seeds twice and compares their whole traces.
@@ -104,9 +100,21 @@ func TestSoak(t *testing.T) {
 		steps += st.Steps
 	}
 	t.Logf("%d seeds, %d steps, %d failing", n, steps, failing)
+	logKnown(t, knownSeen)
+}
+
+// logKnown logs how many seeds showed each known defect or limitation, and the first of them.
+func logKnown(t *testing.T, seen map[string][]uint64) {
+	names := make([]string, 0, len(knownDefects)+len(limitations))
 	for _, d := range knownDefects {
-		if s := knownSeen[d.name]; len(s) > 0 {
-			t.Logf("known defect, %d seeds (first %d): %s", len(s), s[0], d.name)
+		names = append(names, d.name)
+	}
+	for _, l := range limitations {
+		names = append(names, l.name)
+	}
+	for _, n := range names {
+		if s := seen[n]; len(s) > 0 {
+			t.Logf("%d seeds (first %d): %s", len(s), s[0], n)
 		}
 	}
 }

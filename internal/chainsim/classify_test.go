@@ -27,7 +27,10 @@ func TestClassify(t *testing.T) {
 		if f == nil {
 			continue
 		}
-		k := f.Invariant + " | " + strings.Fields(f.World)[0] + " " + strings.Fields(f.World)[1]
+		k := known(f)
+		if k == "" {
+			k = f.Invariant + " | " + f.Kind + " | " + strings.Fields(f.World)[0] + " " + strings.Fields(f.World)[1]
+		}
 		if got[k] == nil {
 			got[k] = &bucket{first: seed}
 		}
@@ -48,6 +51,6 @@ var hunt = flag.String("config", "default", "TestClassify and TestOne: the confi
 func classifyConfig() chainsim.Config {
 	return map[string]chainsim.Config{
 		"default": chainsim.Default, "leases": chainsim.Leases, "restores": chainsim.Restores,
-		"status": chainsim.Status, "skewed": chainsim.Skewed, "legacy": chainsim.Legacy,
+		"status": chainsim.Status, "skewed": chainsim.Skewed, "legacy": chainsim.Legacy, "commands": chainsim.Commands,
 	}[*hunt]
 }

@@ -36,11 +36,28 @@ var knownDefects = []struct {
 	}},
 }
 
+// limitations are what a store cannot do by design, and its documentation says: failures that match one are counted
+// and logged, never fixed.
+var limitations = []struct {
+	name  string
+	match func(f *chainsim.Failure) bool
+}{
+	{"limitation: a get/put helper shared by several machines lets a put overwrite another machine's newer record",
+		func(f *chainsim.Failure) bool {
+			return (f.Store == chainsim.StoreCommandGetPut || f.Store == chainsim.StoreCommandLiar) && f.Machines > 1
+		}},
+}
+
 // known returns the name of the known defect f shows, or "".
 func known(f *chainsim.Failure) string {
 	for _, d := range knownDefects {
 		if d.match(f) {
 			return d.name
+		}
+	}
+	for _, l := range limitations {
+		if l.match(f) {
+			return l.name
 		}
 	}
 	return ""

@@ -95,12 +95,18 @@ func (p *proc) do(op opSpec, f *family) opResult {
 	return res
 }
 
-// restore runs the restore command on a rescue file of this machine that a diagnostic named: only the file store can
-// take one here, since tokenstore.Restore writes sealed envelopes, which the models do not keep.
+// restore runs the restore command on a rescue file of this machine that a diagnostic named: only the real stores
+// (file, command) take one, since tokenstore.Restore writes sealed envelopes, which the models do not keep.
 func (p *proc) restore() (*rescueRef, error) {
 	w := p.w
-	if w.model != nil {
-		return nil, nil
+	var raw tokenstore.Store
+	switch {
+	case w.store == StoreFile:
+		raw = w.files[p.m.id]
+	case w.store.command():
+		raw = p.cmd
+	default:
+		return nil, nil // the models keep no sealed envelopes to restore into
 	}
 	var mine []*rescueRef
 	for i := range w.rescues {
@@ -117,7 +123,8 @@ func (p *proc) restore() (*rescueRef, error) {
 		return ref, err
 	}
 	// The command takes the chain's lock like every user of the store; the simulated lock stands in for the OS lock
-	// that tokenstore.Restore takes again on the real store (free, since no simulated process holds OS locks).
+	// that tokenstore.Restore takes again on the real store (free, since no simulated process holds OS locks). The
+	// command store's helper runs yield by themselves.
 	st := w.storeFor(p)
 	unlock, err := st.Lock(ctxBG, r.Key)
 	if err != nil {
@@ -125,7 +132,7 @@ func (p *proc) restore() (*rescueRef, error) {
 	}
 	defer func() { _ = unlock() }()
 	p.yield("restore "+w.bip.short(ref.head), nil, zeroTime)
-	return ref, tokenstore.Restore(ctxBG, w.files[p.m.id], r)
+	return ref, tokenstore.Restore(ctxBG, raw, r)
 }
 
 // holds tells whether p's current incarnation holds a head whose save failed (it must save it before anything else).

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bipsync/terraform-provider-bipsync/internal/tokensource"
+	"github.com/bipsync/terraform-provider-bipsync/internal/tokenstore"
 )
 
 // errDied is the panic value that ends a simulated process at a yield point. It never escapes a process goroutine.
@@ -66,6 +67,7 @@ type proc struct {
 	inc    int
 	m      *machine
 	reg    *tokensource.Registry
+	cmd    tokenstore.Store // this incarnation's command store (command kinds), whose helper runs yield
 	srcs   []*tokensource.Source
 	opens  []openHandle
 	dead   bool

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/bipsync/terraform-provider-bipsync/internal/tokenstore"
@@ -22,10 +24,22 @@ const (
 	// StoreS3 is a model of an object store with conditional puts (If-None-Match, If-Match) and claims: no lock that
 	// reaches other machines.
 	StoreS3
-	storeKinds
+	// StoreCommandGetPut is the real command store at protocol 1, with a simulated get/put helper in front of a shared
+	// secret manager: the store reads before it writes, and a writer elsewhere may slip in between.
+	StoreCommandGetPut
+	// StoreCommandConditional is the real command store at protocol 2, with a simulated helper whose put is
+	// conditional (exit 75 on conflict).
+	StoreCommandConditional
+	// StoreCommandLiar is the real command store configured for protocol 2 in front of a get/put helper that never
+	// checks: a misconfiguration the protocol cannot detect.
+	StoreCommandLiar
 )
 
-func (k StoreKind) String() string { return [...]string{"file", "postgres", "s3"}[k] }
+func (k StoreKind) String() string {
+	return [...]string{"file", "postgres", "s3", "command-getput", "command-conditional", "command-liar"}[k]
+}
+
+func (k StoreKind) command() bool { return k >= StoreCommandGetPut }
 
 // lockScope returns the name of the lock table a store's Lock uses on machine m.
 func (k StoreKind) lockScope(m *machine) string {
@@ -48,7 +62,11 @@ type simStore struct {
 type simClaimStore struct{ *simStore }
 
 func (w *world) storeFor(p *proc) tokenstore.Store {
-	s := &simStore{p: p, kind: w.store, inner: w.innerStore(p.m)}
+	inner := w.innerStore(p.m)
+	if w.store.command() {
+		inner = p.cmd
+	}
+	s := &simStore{p: p, kind: w.store, inner: inner}
 	if _, ok := s.inner.(tokenstore.Claimer); ok {
 		return simClaimStore{s}
 	}
@@ -80,6 +98,9 @@ func (s *simStore) Load(ctx context.Context, key tokenstore.Key, seed string) (*
 	if p.gone() {
 		return nil, errGone
 	}
+	if s.kind.command() {
+		return s.inner.Load(ctx, key, seed) // the helper's runs yield
+	}
 	d := p.yield("load "+p.w.keyName(key), nil, time.Time{})
 	if d.fault != faultNone {
 		if key == p.w.legacyKey(p.w.fam) {
@@ -95,7 +116,10 @@ func (s *simStore) Save(ctx context.Context, key tokenstore.Key, seed string, re
 	if p.gone() {
 		return errGone
 	}
-	d := p.yield(fmt.Sprintf("save %s g%d", p.w.keyName(key), rec.Generation), nil, time.Time{})
+	var d decision
+	if !s.kind.command() { // the helper's runs yield
+		d = p.yield(fmt.Sprintf("save %s g%d", p.w.keyName(key), rec.Generation), nil, time.Time{})
+	}
 	switch d.fault {
 	case faultFail:
 		return errors.New("simulated store: the write failed")
@@ -117,7 +141,10 @@ func (s simClaimStore) LoadClaim(ctx context.Context, key tokenstore.Key, seed s
 	if p.gone() {
 		return nil, errGone
 	}
-	d := p.yield("load-claim "+p.w.keyName(key), nil, time.Time{})
+	var d decision
+	if !s.kind.command() {
+		d = p.yield("load-claim "+p.w.keyName(key), nil, time.Time{})
+	}
 	if d.fault != faultNone {
 		return nil, errors.New("simulated store: the read timed out")
 	}
@@ -129,7 +156,10 @@ func (s simClaimStore) PutClaim(ctx context.Context, key tokenstore.Key, seed st
 	if p.gone() {
 		return errGone
 	}
-	d := p.yield("put-claim "+p.w.keyName(key), nil, time.Time{})
+	var d decision
+	if !s.kind.command() {
+		d = p.yield("put-claim "+p.w.keyName(key), nil, time.Time{})
+	}
 	cl := s.inner.(tokenstore.Claimer)
 	switch d.fault {
 	case faultFail:
@@ -234,4 +264,84 @@ func decide(current, replaces *tokenstore.Revision, next tokenstore.Revision) (l
 		return false, nil
 	}
 	return false, &tokenstore.ConflictError{Replaces: replaces, Current: current}
+}
+
+// newCommandStore returns the real command store for the world's helper kind, running the simulated helper of p (nil:
+// the invariant checker's, which reads and writes the secret manager without yielding).
+func (w *world) newCommandStore(p *proc, lockDir string) tokenstore.Store {
+	proto := tokenstore.ProtocolConditional
+	if w.store == StoreCommandGetPut {
+		proto = tokenstore.ProtocolGetPut
+	}
+	st, err := tokenstore.NewCommand(tokenstore.CommandConfig{Argv: []string{"sm-helper"}, Protocol: proto, LockDir: lockDir,
+		Runner: w.helper(p)})
+	if err != nil {
+		panic(err)
+	}
+	return st
+}
+
+// helper is the simulated helper: get prints the secret manager's entry; put writes it, conditionally when the helper
+// speaks protocol 2 (exit 75 when the entry holds another revision than BIPSYNC_STORE_REPLACES). Each run is a yield
+// point where the scheduler may make it time out, fail before writing, or write and then fail.
+func (w *world) helper(p *proc) tokenstore.CommandRunner {
+	return func(_ context.Context, args, env []string, stdin []byte) ([]byte, int, error) {
+		op, key := args[len(args)-2], args[len(args)-1]
+		if p == nil {
+			return w.helperRun(op, key, env, stdin)
+		}
+		if p.gone() {
+			return nil, 0, errGone
+		}
+		d := p.yield("helper-"+op+" "+w.keyName(tokenstore.Key(key)), nil, time.Time{})
+		switch {
+		case d.fault == faultFail && op == "get":
+			if tokenstore.Key(key) == w.legacyKey(w.fam) {
+				w.legacyReadFailed = true
+			}
+			return nil, 0, errors.New("no answer within 1m0s")
+		case d.fault == faultFail:
+			return nil, 1, nil
+		case d.fault == faultLandFail:
+			if _, code, err := w.helperRun(op, key, env, stdin); code != 0 || err != nil {
+				return nil, code, err
+			}
+			return nil, 0, errors.New("no answer within 1m0s")
+		}
+		return w.helperRun(op, key, env, stdin)
+	}
+}
+
+func (w *world) helperRun(op, key string, env []string, stdin []byte) ([]byte, int, error) {
+	if op == "get" {
+		return w.entries[key], 0, nil
+	}
+	if w.store == StoreCommandConditional {
+		var replaces, revision string
+		for _, kv := range env {
+			if v, ok := strings.CutPrefix(kv, tokenstore.EnvStoreReplaces+"="); ok {
+				replaces = v
+			}
+			if v, ok := strings.CutPrefix(kv, tokenstore.EnvStoreRevision+"="); ok {
+				revision = v
+			}
+		}
+		cur := "none"
+		if data := w.entries[key]; data != nil {
+			rev, err := tokenstore.EnvelopeRevision(data)
+			if err != nil {
+				return nil, 1, nil
+			}
+			cur = rev.Ptr().String()
+		}
+		switch cur {
+		case revision:
+			return nil, 0, nil // an earlier put of this record landed
+		case replaces:
+		default:
+			return nil, tokenstore.ExitConflict, nil
+		}
+	}
+	w.entries[key] = slices.Clone(stdin)
+	return nil, 0, nil
 }

@@ -47,8 +47,9 @@ var defaultWeights = [7]int{30, 18, 10, 10, 10, 8, 4}
 
 // Default is the configuration of the regular test run and of soak runs.
 var Default = Config{
-	Name:          "Default",
-	Stores:        []StoreKind{StoreFile, StorePostgres, StoreS3},
+	Name: "Default",
+	Stores: []StoreKind{StoreFile, StorePostgres, StoreS3, StoreCommandGetPut, StoreCommandConditional,
+		StoreCommandLiar},
 	Modes:         []Mode{Strict, Fork, Replay},
 	MaxMachines:   3,
 	MaxProcs:      4,
@@ -79,6 +80,11 @@ var (
 	Skewed = focus("Skewed", func(c *Config) {
 		c.LegacyPercent, c.OpWeights = 0, [7]int{30, 18, 10, 20, 0, 0, 0}
 	})
+	// Commands: the real command store with simulated helpers (get/put, conditional, and a get/put helper configured
+	// as conditional) in front of one secret manager.
+	Commands = focus("Commands", func(c *Config) {
+		c.Stores = []StoreKind{StoreCommandGetPut, StoreCommandConditional, StoreCommandLiar}
+	})
 	// Legacy: every chain starts under the key of an endpoint spelt as an older version keyed it; no status, no
 	// rotate, one clock.
 	Legacy = focus("Legacy", func(c *Config) {
@@ -108,8 +114,11 @@ type Failure struct {
 	Kind string
 	// LegacyReadFailed tells that a read of a record under its legacy key failed before the failure.
 	LegacyReadFailed bool
-	Detail           string
-	Trace            string
+	// Store and Machines describe the world: its store kind, and how many machines share it.
+	Store    StoreKind
+	Machines int
+	Detail   string
+	Trace    string
 }
 
 func (f *Failure) Error() string {
@@ -140,8 +149,9 @@ type world struct {
 	machines []*machine
 	procs    []*proc
 	bip      *server
-	fam      *family // the chain the processes use now
-	model    tokenstore.Store
+	fam      *family                  // the chain the processes use now
+	model    tokenstore.Store         // the store's records, shared by every machine (the file store's are per machine)
+	entries  map[string][]byte        // the secret manager behind the command store's helpers
 	files    map[int]tokenstore.Store // the real file store per machine
 	locks    map[string]holder
 	events   chan event
@@ -236,13 +246,17 @@ func newWorld(seed uint64, cfg Config, dir string) *world {
 		m.rescueDir = filepath.Join(m.dir, "rescue")
 		w.machines = append(w.machines, m)
 	}
-	if w.store == StoreFile {
+	switch {
+	case w.store == StoreFile:
 		st, err := tokenstore.NewFile(filepath.Join(w.machines[0].dir, "chains"))
 		if err != nil {
 			panic(err)
 		}
 		w.files[0] = st
-	} else {
+	case w.store.command():
+		w.entries = map[string][]byte{}
+		w.model = w.newCommandStore(nil, filepath.Join(dir, "locks"))
+	default:
 		w.model = newModelStore(w.store)
 	}
 	// Source index i asks for w.scopes[i]: most worlds ask for the chain's current scopes; some narrow it, or ask
@@ -344,7 +358,7 @@ func (w *world) failf(invariant, kind, format string, args ...any) {
 		return
 	}
 	w.fail = &Failure{Seed: w.seed, World: w.desc, Config: w.cfg.Name, Step: w.step, Invariant: invariant, Kind: kind,
-		LegacyReadFailed: w.legacyReadFailed, Detail: fmt.Sprintf(format, args...)}
+		LegacyReadFailed: w.legacyReadFailed, Store: w.store, Machines: len(w.machines), Detail: fmt.Sprintf(format, args...)}
 }
 
 // run is the scheduler: one process goroutine runs at a time, and the seed decides which, and what its call out of
@@ -433,13 +447,14 @@ func (w *world) resumeProc(p *proc) {
 	}
 	down := w.now.Before(w.outage[p.m.id])
 	switch {
-	case down && (strings.HasPrefix(what, "load") || strings.HasPrefix(what, "save") || strings.HasPrefix(what, "put-claim")):
+	case down && (strings.HasPrefix(what, "load") || strings.HasPrefix(what, "save") || strings.HasPrefix(what, "put-claim") ||
+		strings.HasPrefix(what, "helper-")):
 		d.fault = faultFail
-	case strings.HasPrefix(what, "load"):
+	case strings.HasPrefix(what, "load"), strings.HasPrefix(what, "helper-get"):
 		if w.chance(w.faults.load) {
 			d.fault = faultFail
 		}
-	case strings.HasPrefix(what, "save"), strings.HasPrefix(what, "put-claim"):
+	case strings.HasPrefix(what, "save"), strings.HasPrefix(what, "put-claim"), strings.HasPrefix(what, "helper-put"):
 		switch {
 		case w.chance(w.faults.save):
 			d.fault = faultFail
@@ -503,6 +518,9 @@ func (p *proc) restart() {
 	p.reg = tokensource.NewRegistry()
 	p.opens = nil
 	p.srcs = nil
+	if p.w.store.command() {
+		p.cmd = p.w.newCommandStore(p, filepath.Join(p.m.dir, "locks"))
+	}
 	for range p.w.scopes {
 		src, err := tokensource.New(tokensource.Options{
 			Client:       &client{p: p, url: p.w.url},
