@@ -72,7 +72,7 @@ func TestTimeToFind(t *testing.T) {
 	cfg := classifyConfig()
 	start := time.Now()
 	found := map[string]bool{}
-	for seed := uint64(1); seed <= uint64(*findBudget) && len(found) < len(knownDefects); seed++ {
+	for seed := uint64(1); seed <= uint64(*findBudget) && len(found) < len(knownDefects)+len(limitations); seed++ {
 		st, f := chainsim.Run(seed, cfg)
 		if f == nil {
 			continue

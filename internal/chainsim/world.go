@@ -92,10 +92,11 @@ var (
 	})
 )
 
+// focus returns Default with f applied, on the stores that keep a chain safe when shared (no get/put helper).
 func focus(name string, f func(*Config)) Config {
 	c := Default
 	c.Name = name
-	c.Stores = slices.Clone(Default.Stores)
+	c.Stores = []StoreKind{StoreFile, StorePostgres, StoreS3, StoreCommandConditional}
 	f(&c)
 	return c
 }
