@@ -28,6 +28,9 @@ func TestSeeds(t *testing.T) {
 	if testing.Short() {
 		n /= 10
 	}
+	if raceEnabled && *seedsFlag == 0 {
+		n /= 4
+	}
 	start := time.Now()
 	var steps, exchanges, deaths int
 	failures := 0
