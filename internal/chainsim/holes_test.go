@@ -72,3 +72,21 @@ func TestGetPutHelperLosesChainAcrossMachines(t *testing.T) {
 		}
 	}
 }
+
+// TestShrinkKeepsTheCheck shrinks a failure the simulation always finds (the limitation above) and replays what it
+// returns.
+func TestShrinkKeepsTheCheck(t *testing.T) {
+	_, f := chainsim.Run(366, chainsim.Default)
+	if f == nil {
+		t.Fatal("seed 366 (Default) no longer fails")
+	}
+	seed, cfg, g := chainsim.Shrink(f, chainsim.Default, 10)
+	if g.Kind != f.Kind || g.Step > f.Step {
+		t.Fatalf("shrunk to %q at step %d; want %q at step %d or earlier", g.Kind, g.Step, f.Kind, f.Step)
+	}
+	_, again := chainsim.Run(seed, cfg)
+	if again == nil || again.Kind != g.Kind || again.Step != g.Step {
+		t.Fatalf("the shrunk world (seed %d, %s) replays as %v; want %q at step %d", seed, cfg.Name, again, g.Kind, g.Step)
+	}
+	t.Logf("%s: seed %d at step %d -> seed %d (%s) at step %d", f.Kind, f.Seed, f.Step, seed, cfg.Name, g.Step)
+}
