@@ -90,3 +90,12 @@ func TestShrinkKeepsTheCheck(t *testing.T) {
 	}
 	t.Logf("%s: seed %d at step %d -> seed %d (%s) at step %d", f.Kind, f.Seed, f.Step, seed, cfg.Name, g.Step)
 }
+
+// TestLyingHelperTakesStaleRestore shows what a get/put helper configured as protocol 2 cannot prevent, even on one
+// machine: restore puts an old rescue over the newer record, since the store trusts the helper to refuse it.
+func TestLyingHelperTakesStaleRestore(t *testing.T) {
+	_, f := chainsim.Run(20906, chainsim.Default)
+	if f == nil || f.Kind != "lost chain" || f.Store != chainsim.StoreCommandLiar || f.Machines != 1 {
+		t.Fatalf("seed 20906: got %v; want the lost chain of a lying helper on one machine", f)
+	}
+}
