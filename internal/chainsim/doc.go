@@ -37,8 +37,11 @@
 // simulated machine-local lock: an OS lock would block a goroutine the scheduler holds. StorePostgres models the
 // postgres store: an advisory lock per chain that excludes every process on every machine and dies with its process,
 // and a conditional save in one step. StoreS3 models an object store with conditional puts and claims
-// (tokenstore.Claimer), whose lock reaches only its machine. Store outages (every read and write from one machine
-// fails for a while) make saves fail for all their retries.
+// (tokenstore.Claimer), whose lock reaches only its machine. The command kinds run the real command store through
+// tokenstore.CommandConfig.Runner against simulated helpers sharing one secret manager: a get/put helper (protocol
+// 1), a conditional one (protocol 2, exit 75 on conflict), and a get/put helper configured as protocol 2; each helper
+// run is a yield point, where it may time out, fail before writing, or write and then fail. Store outages (every read
+// and write from one machine fails for a while) make saves fail for all their retries.
 //
 // # Operations
 //
@@ -71,5 +74,7 @@
 // and: a forced rotation returns only after an exchange of the chain that began after the request did; no deadlock
 // (every waiting process waits for a lock a live process holds, and nothing else can run); no panic.
 //
-// testdata/holes.md lists the defects the simulation found, with their seeds.
+// Shrink looks for a smaller world (fewer processes, operations, machines, steps) that breaks the same check.
+// testdata/holes.md lists the defects the simulation found, with their seeds. Not simulated: the grant's journal
+// (internal/provider), which is reachable only through the plugin framework.
 package chainsim
