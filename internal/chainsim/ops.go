@@ -151,11 +151,15 @@ func (w *world) outstanding(head string, f *family) bool {
 	return t != nil && t.fam == f && w.bip.live(head) && !w.stored(head)
 }
 
-// strandedElsewhere tells whether a save of f's head failed in another process (or an earlier incarnation of p): the
-// store is stale for a reason p cannot see, until that head is saved or restored.
+// strandedElsewhere tells whether a save of f's head failed in another process (or an earlier incarnation of p; any
+// process when p is nil): the store is stale for a reason p cannot see, until that head is saved or restored.
 func (w *world) strandedElsewhere(p *proc, f *family) bool {
+	var me holder
+	if p != nil {
+		me = holder{p: p, inc: p.inc}
+	}
 	for h, hd := range w.stranded {
-		if hd != (holder{p: p, inc: p.inc}) && w.outstanding(h, f) {
+		if hd != me && w.outstanding(h, f) {
 			return true
 		}
 	}
@@ -284,7 +288,7 @@ func (w *world) checkOp(p *proc, r opResult) {
 			return
 		}
 	}
-	if r.verdict == "expired" && !w.strandedElsewhere(p, f) {
+	if r.verdict != "" && r.verdict != "ok" && r.verdict != "expiring" && !w.strandedElsewhere(p, f) {
 		for _, h := range w.findable(f, nil) {
 			if w.bip.rts[h].issued.Add(refreshLife).After(w.now.Add(maxSkew)) {
 				kind := "status ended"
@@ -409,6 +413,14 @@ func (w *world) check() {
 			rec, err := st.Load(ctxBG, k, f.seed)
 			if err != nil || rec == nil {
 				continue
+			}
+			if rec.Dead != nil && f.lost == "" && !f.revoked && !w.strandedElsewhere(nil, f) {
+				if live := w.findable(f, nil); len(live) > 0 {
+					w.failf("3 reauthorization only when true", "dead record of live chain",
+						"chain %d's record is marked dead (%s), but its head %s is live and %s", f.id, rec.Dead.Cause,
+						w.bip.short(live[0]), w.where(live[0]))
+					return
+				}
 			}
 			mk := tokenstore.Key(fmt.Sprintf("%d/%s", m.id, k))
 			if rec.Generation < w.maxGen[mk] {
