@@ -241,7 +241,8 @@ func (w *world) checkOp(p *proc, r opResult) {
 	for _, t := range texts {
 		for _, s := range w.bip.secrets {
 			if strings.Contains(t, s) {
-				w.failf("6 no secret in errors", "secret", "%s's %s printed a token Bipsync issued: %q", p.name(), p.cur, t)
+				w.failf("6 no secret in errors", "secret", "%s's %s printed a token Bipsync issued (shown here as <token>): %q",
+					p.name(), p.cur, strings.ReplaceAll(t, s, "<token>"))
 				return
 			}
 		}

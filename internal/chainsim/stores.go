@@ -69,6 +69,9 @@ func (w *world) storeFor(p *proc) tokenstore.Store {
 	if w.store.command() {
 		inner = p.cmd
 	}
+	if w.cfg.WrapStore != nil {
+		inner = w.cfg.WrapStore(inner)
+	}
 	s := &simStore{p: p, kind: w.store, inner: inner}
 	if c, ok := s.inner.(tokenstore.Claimer); ok {
 		return simClaimStore{s, c}

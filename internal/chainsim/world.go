@@ -41,6 +41,9 @@ type Config struct {
 	OpWeights [7]int
 	// SameClocks gives every machine the same clock (no skew).
 	SameClocks bool
+	// WrapStore, when set, wraps the store every process uses (below the scheduler's yield points): tests break a
+	// store on purpose with it, to show that the invariants see what breaks.
+	WrapStore func(tokenstore.Store) tokenstore.Store
 }
 
 var defaultWeights = [7]int{30, 18, 10, 10, 10, 8, 4}
