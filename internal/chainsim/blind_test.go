@@ -2,7 +2,7 @@ package chainsim_test
 
 import (
 	"context"
-		"fmt"
+	"fmt"
 	"testing"
 
 	"github.com/bipsync/terraform-provider-bipsync/internal/chainsim"
