@@ -67,6 +67,8 @@ type CommandConfig struct {
 	LockDir string
 	// Timeout bounds one helper run when the caller's context does not bound it sooner; 60 s when zero.
 	Timeout time.Duration
+	// Runner, when set, runs the helper in place of exec (see CommandRunner): for simulations and tests only.
+	Runner CommandRunner
 }
 
 // commandStore is the store NewCommand returns.
@@ -76,6 +78,7 @@ type commandStore struct {
 	lockDir  string
 	timeout  time.Duration
 	environ  func() []string // the provider's environment, before scrubbing (os.Environ; tests inject)
+	runner   CommandRunner   // nil: exec the helper
 }
 
 // NewCommand returns a store that keeps records with an external helper, for CI runners whose disk does not
@@ -97,7 +100,7 @@ func NewCommand(cfg CommandConfig) (Store, error) {
 	if len(argv) == 0 || argv[0] == "" {
 		return nil, errors.New("token store command is empty")
 	}
-	if _, err := exec.LookPath(argv[0]); err != nil {
+	if _, err := exec.LookPath(argv[0]); err != nil && cfg.Runner == nil {
 		return nil, fmt.Errorf("token store command: %w", err)
 	}
 	protocol := cfg.Protocol
@@ -122,6 +125,7 @@ func NewCommand(cfg CommandConfig) (Store, error) {
 		lockDir:  lockDir,
 		timeout:  cmp.Or(cfg.Timeout, commandTimeout),
 		environ:  os.Environ,
+		runner:   cfg.Runner,
 	}, nil
 }
 
@@ -226,8 +230,7 @@ func (s *commandStore) putEnvelope(ctx context.Context, key Key, data []byte, ne
 		EnvStoreReplaces + "=" + replaces.String(),
 		EnvStoreRevision + "=" + next.Ptr().String(),
 	})
-	var ee *exec.ExitError
-	if s.protocol == ProtocolConditional && errors.As(err, &ee) && ee.ExitCode() == ExitConflict {
+	if s.protocol == ProtocolConditional && helperExitCode(err) == ExitConflict {
 		return &ConflictError{Replaces: replaces}
 	}
 	return err
@@ -272,6 +275,9 @@ func protocolVariable(name string) bool {
 // run runs the helper once. Errors name the program, the operation, the exit status and the head of
 // stderr; never stdin or stdout, which carry the record.
 func (s *commandStore) run(ctx context.Context, op string, key Key, stdin []byte, extraEnv []string) ([]byte, error) {
+	if s.runner != nil {
+		return s.runWith(ctx, op, key, stdin, extraEnv)
+	}
 	rctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	cmd := exec.CommandContext(rctx, s.argv[0], slices.Concat(s.argv[1:], []string{op, string(key)})...)

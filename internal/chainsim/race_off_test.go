@@ -1,0 +1,5 @@
+//go:build !race
+
+package chainsim_test
+
+const raceEnabled = false
