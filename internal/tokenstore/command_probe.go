@@ -4,9 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"os/exec"
 	"strings"
 	"sync"
 )
@@ -60,9 +58,8 @@ func (s *commandStore) checkConditional(ctx context.Context) error {
 		EnvStoreReplaces + "=" + never.Ptr().String(),
 		EnvStoreRevision + "=" + rec.Revision().Ptr().String(),
 	})
-	var ee *exec.ExitError
 	switch {
-	case errors.As(err, &ee) && ee.ExitCode() == ExitConflict:
+	case helperExitCode(err) == ExitConflict:
 		p.done, p.err = true, nil
 		return nil
 	case err != nil:

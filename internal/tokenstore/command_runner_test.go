@@ -58,11 +58,15 @@ func TestCommandStore_Runner(t *testing.T) {
 	if err := st.Save(ctx, key, testSeed, rec, nil); err != nil {
 		t.Fatalf("first save: %v", err)
 	}
-	if got := h.runs[0]; got != "--vault ci put "+string(key) {
+	// The first run is the protocol-2 check, a put to a key of its own; the save's put comes next.
+	if len(h.runs) != 2 || !strings.HasPrefix(h.runs[0], "--vault ci put ") || h.runs[0] == "--vault ci put "+string(key) {
+		t.Fatalf("helper runs %q; want the protocol check's put to a key of its own, then the save's", h.runs)
+	}
+	if got := h.runs[1]; got != "--vault ci put "+string(key) {
 		t.Errorf("helper args %q; want the fixed arguments, then put and the key", got)
 	}
-	if !slices.Contains(h.envs[0], EnvStoreProtocol+"=2") || !slices.Contains(h.envs[0], EnvStoreReplaces+"=none") {
-		t.Errorf("helper env lacks the protocol's variables: %v", h.envs[0])
+	if !slices.Contains(h.envs[1], EnvStoreProtocol+"=2") || !slices.Contains(h.envs[1], EnvStoreReplaces+"=none") {
+		t.Errorf("helper env lacks the protocol's variables: %v", h.envs[1])
 	}
 	got, err := st.Load(ctx, key, testSeed)
 	if err != nil || got == nil || got.RefreshToken != rec.RefreshToken {

@@ -65,6 +65,14 @@ func (p *floorProvider) Schema(_ context.Context, _ provider.SchemaRequest, resp
 					"adopt_wait":       pschema.StringAttribute{Optional: true},
 					"conn_str":         pschema.StringAttribute{Optional: true, Sensitive: true},
 					"schema_name":      pschema.StringAttribute{Optional: true},
+					"bucket":           pschema.StringAttribute{Optional: true},
+					"key_prefix":       pschema.StringAttribute{Optional: true},
+					"region":           pschema.StringAttribute{Optional: true},
+					"endpoints": pschema.SingleNestedAttribute{Optional: true, Attributes: map[string]pschema.Attribute{
+						"s3": pschema.StringAttribute{Optional: true},
+					}},
+					"use_path_style": pschema.BoolAttribute{Optional: true},
+					"profile":        pschema.StringAttribute{Optional: true},
 				},
 			},
 		},
@@ -97,6 +105,7 @@ type grantModel struct {
 	Scopes                types.Set    `tfsdk:"scopes"`
 	RotateBefore          types.String `tfsdk:"rotate_before"`
 	Keepers               types.Map    `tfsdk:"keepers"`
+	AllowNarrowing        types.Bool   `tfsdk:"allow_narrowing"`
 	AccessToken           types.String `tfsdk:"access_token"`
 	TokenType             types.String `tfsdk:"token_type"`
 	ExpiresAt             types.String `tfsdk:"expires_at"`
@@ -126,6 +135,7 @@ func (r *grantResource) Schema(_ context.Context, _ resource.SchemaRequest, resp
 				Default:  stringdefault.StaticString("15m"),
 			},
 			"keepers":                  rschema.MapAttribute{Optional: true, ElementType: types.StringType},
+			"allow_narrowing":          rschema.BoolAttribute{Optional: true},
 			"access_token":             rschema.StringAttribute{Computed: true, Sensitive: true},
 			"token_type":               rschema.StringAttribute{Computed: true},
 			"expires_at":               rschema.StringAttribute{Computed: true},
@@ -180,6 +190,7 @@ type tokenModel struct {
 	RefreshToken          types.String `tfsdk:"refresh_token"`
 	Scopes                types.Set    `tfsdk:"scopes"`
 	MinValidity           types.String `tfsdk:"min_validity"`
+	AllowNarrowing        types.Bool   `tfsdk:"allow_narrowing"`
 	AccessToken           types.String `tfsdk:"access_token"`
 	TokenType             types.String `tfsdk:"token_type"`
 	ExpiresAt             types.String `tfsdk:"expires_at"`
@@ -198,6 +209,7 @@ func (e *tokenEphemeralResource) Schema(_ context.Context, _ ephemeral.SchemaReq
 			"refresh_token":            eschema.StringAttribute{Optional: true, Sensitive: true},
 			"scopes":                   eschema.SetAttribute{Optional: true, Computed: true, ElementType: types.StringType},
 			"min_validity":             eschema.StringAttribute{Optional: true},
+			"allow_narrowing":          eschema.BoolAttribute{Optional: true},
 			"access_token":             eschema.StringAttribute{Computed: true, Sensitive: true},
 			"token_type":               eschema.StringAttribute{Computed: true},
 			"expires_at":               eschema.StringAttribute{Computed: true},
