@@ -7,11 +7,13 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/bipsync/terraform-provider-bipsync/internal/multimachine"
 	"github.com/bipsync/terraform-provider-bipsync/internal/tfcli"
+	"github.com/bipsync/terraform-provider-bipsync/internal/tokenstore/mototest"
 	"github.com/bipsync/terraform-provider-bipsync/internal/tokenstore/pgtest"
 )
 
@@ -147,8 +149,21 @@ var storeCases = []storeCase{
 		return multimachine.PostgresStore("postgres", fmt.Sprintf("host=127.0.0.1 port=%d user=%s dbname=%s sslmode=disable",
 			srv.Port(), pgtest.Superuser, db), srv.Password())
 	}},
-	// The s3 store, once it is merged: {name: "s3", replayFree: claimsLanded, make: ...}.
+	{name: "s3", replayFree: claimsLanded, make: func(t *testing.T) multimachine.Store {
+		// A moto server and a bucket of the subtest's own; the subtest skips (loudly, and fails under CI) when there is
+		// no moto to start.
+		endpoint := mototest.Start(t)
+		st, err := multimachine.S3Store(t.Context(), "s3", endpoint, fmt.Sprintf("multimachine-%d", s3Buckets.Add(1)),
+			"multimachine-access-key", "multimachine-secret-key")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}},
 }
+
+// s3Buckets numbers the s3 store's buckets.
+var s3Buckets atomic.Int64
 
 // serverMode is how a chain's fake server treats exchanges of one head that overlap or repeat.
 type serverMode int

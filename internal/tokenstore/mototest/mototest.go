@@ -118,6 +118,38 @@ func start(t testing.TB, env []string) string {
 	return s.endpoint
 }
 
+// Server is a moto_server that Launch started for a program (the benchmark) rather than a test.
+type Server struct {
+	s *server
+}
+
+// Endpoint is the server's URL, e.g. "http://127.0.0.1:41234".
+func (m *Server) Endpoint() string { return m.s.endpoint }
+
+// Stop stops the server and removes its directory.
+func (m *Server) Stop() {
+	m.s.stop()
+	_ = os.RemoveAll(m.s.dir)
+}
+
+// Launch starts a moto_server in a temporary directory of its own, for a program; the caller stops it.
+func Launch() (*Server, error) {
+	prog, err := Find()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "mototest-")
+	if err != nil {
+		return nil, err
+	}
+	s := &server{prog: prog, dir: dir}
+	if err := s.start(); err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
+	}
+	return &Server{s: s}, nil
+}
+
 // unavailable skips the test, loudly, or fails it under CI=true.
 func unavailable(t testing.TB, reason string) {
 	t.Helper()

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bipsync/terraform-provider-bipsync/internal/multimachine"
+	"github.com/bipsync/terraform-provider-bipsync/internal/tokenstore/mototest"
 	"github.com/bipsync/terraform-provider-bipsync/internal/tokenstore/pgtest"
 )
 
@@ -84,6 +85,18 @@ func (b *bench) runners(ctx context.Context, w io.Writer) error {
 		connStr := fmt.Sprintf("host=127.0.0.1 port=%d user=%s dbname=postgres sslmode=disable", pg.Port(), pgtest.Superuser)
 		stores = append(stores, runnerStore{name: "postgres", sharedLock: true, replayFree: true, make: func(string) (multimachine.Store, error) {
 			return multimachine.PostgresStore("postgres", connStr, pg.Password()), nil
+		}})
+	}
+
+	// An S3 protocol server of the benchmark's own, as the s3 store's tests start one (make moto finds it).
+	if moto, err := mototest.Launch(); err != nil {
+		fmt.Fprintf(b.log, "    s3: not measured: %v\n", err)
+	} else {
+		defer moto.Stop()
+		var buckets int
+		stores = append(stores, runnerStore{name: "s3", replayFree: multimachine.ClaimsInTokensource, make: func(string) (multimachine.Store, error) {
+			buckets++
+			return multimachine.S3Store(ctx, "s3", moto.Endpoint(), fmt.Sprintf("bench-%d", buckets), "bench-access-key", "bench-secret-key")
 		}})
 	}
 
