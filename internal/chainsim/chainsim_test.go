@@ -32,7 +32,7 @@ func TestSeeds(t *testing.T) {
 		n /= 10
 	}
 	if raceEnabled && *seedsFlag == 0 {
-		n /= 4
+		n /= 8
 	}
 	start := time.Now()
 	var seeds, steps, exchanges, deaths int
@@ -74,7 +74,11 @@ func TestSeeds(t *testing.T) {
 
 // TestReplayIsExact runs seeds twice and compares their whole traces.
 func TestReplayIsExact(t *testing.T) {
-	for seed := uint64(1); seed <= 200; seed++ {
+	n := uint64(200)
+	if raceEnabled {
+		n = 40
+	}
+	for seed := uint64(1); seed <= n; seed++ {
 		a, fa := chainsim.Run(seed, chainsim.Default)
 		b, fb := chainsim.Run(seed, chainsim.Default)
 		if (fa == nil) != (fb == nil) || a.Digest != b.Digest {
