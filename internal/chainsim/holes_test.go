@@ -99,3 +99,19 @@ func TestLyingHelperTakesStaleRestore(t *testing.T) {
 		t.Fatalf("seed 3210: got %v; want the lost chain of a lying helper on one machine", f)
 	}
 }
+
+// What a fix must also survive (testdata/holes.md, "What a fix must also survive").
+
+// A fix of hole 1 that re-reads the store after the conflict must keep the waiting head when that read fails.
+func TestSeed_Status_2249(t *testing.T) {
+	t.Skip("hole 1: fixed on another branch")
+	chainsim.Check(t, 2249, chainsim.Status)
+}
+
+// A forced rotation that adopts another runner's exchange, made before the rotation began, must still exchange.
+func TestSeed_Skewed_67(t *testing.T) { chainsim.Check(t, 67, chainsim.Skewed) }
+
+func TestSeed_Default_2598(t *testing.T) {
+	t.Skip("hole 5: fixed on another branch")
+	chainsim.Check(t, 2598, chainsim.Default)
+}
