@@ -189,13 +189,13 @@ type rescueRef struct {
 
 // Run runs the world of seed under cfg and returns what it did, and the first invariant that broke (nil: none).
 func Run(seed uint64, cfg Config) (*Stats, *Failure) {
-	base := os.TempDir()
-	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
-		base = "/dev/shm" // tmpfs: the real file store's fsyncs cost nothing
-	}
-	dir, err := os.MkdirTemp(base, "chainsim-")
+	// tmpfs where there is one: the real file store's fsyncs cost nothing there.
+	dir, err := os.MkdirTemp("/dev/shm", "chainsim-")
 	if err != nil {
-		return nil, &Failure{Seed: seed, Invariant: "setup", Detail: err.Error()}
+		dir, err = os.MkdirTemp("", "chainsim-")
+	}
+	if err != nil {
+		return &Stats{}, &Failure{Seed: seed, Config: cfg.Name, Invariant: "setup", Kind: "setup", Detail: err.Error()}
 	}
 	defer os.RemoveAll(dir)
 	w := newWorld(seed, cfg, dir)
