@@ -48,7 +48,8 @@
 // A process runs a sequence of: the ephemeral resource's Open (Source.Token with min_validity, kept open) and Close
 // (Source.Release), the data source (Token), the rotate command (Token with Force), the status command (Source.Record,
 // then cli.Verdict), the restore command (tokenstore.ReadRescue and tokenstore.Restore of a rescue file a
-// SaveError named; file store only, since Restore puts sealed envelopes), and client credentials. Some worlds give a
+// SaveError named; real stores only, since Restore puts sealed envelopes), and client credentials. The subcommands
+// (status, rotate, restore) run as processes of their own, with a fresh Registry, as the binary does. Some worlds give a
 // process two Sources with different scopes (provider aliases), and some start from a chain an older version saved
 // under tokenstore.LegacyKey. When a chain has ended (revoked, lost, expired), a new authorization seeds a new one.
 //

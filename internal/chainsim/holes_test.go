@@ -9,14 +9,14 @@ import (
 // Seeds that found the defects testdata/holes.md describes. Each fails on a tree without the defect's fix; drop its
 // t.Skip (and the defect's entry in knownDefects) once the fix is in.
 
-func TestSeed_Default_1638(t *testing.T) {
+func TestSeed_Default_29693(t *testing.T) {
 	t.Skip("hole 1: fixed on another branch")
-	chainsim.Check(t, 1638, chainsim.Default)
+	chainsim.Check(t, 29693, chainsim.Default)
 }
 
-func TestSeed_Leases_31(t *testing.T) {
+func TestSeed_Leases_560(t *testing.T) {
 	t.Skip("hole 1: fixed on another branch")
-	chainsim.Check(t, 31, chainsim.Leases)
+	chainsim.Check(t, 560, chainsim.Leases)
 }
 
 func TestSeed_Default_1723(t *testing.T) {
@@ -24,9 +24,9 @@ func TestSeed_Default_1723(t *testing.T) {
 	chainsim.Check(t, 1723, chainsim.Default)
 }
 
-func TestSeed_Restores_63(t *testing.T) {
+func TestSeed_Restores_124(t *testing.T) {
 	t.Skip("hole 2: fixed on another branch")
-	chainsim.Check(t, 63, chainsim.Restores)
+	chainsim.Check(t, 124, chainsim.Restores)
 }
 
 func TestSeed_Default_1076(t *testing.T) {
@@ -94,8 +94,24 @@ func TestShrinkKeepsTheCheck(t *testing.T) {
 // TestLyingHelperTakesStaleRestore shows what a get/put helper configured as protocol 2 cannot prevent, even on one
 // machine: restore puts an old rescue over the newer record, since the store trusts the helper to refuse it.
 func TestLyingHelperTakesStaleRestore(t *testing.T) {
-	_, f := chainsim.Run(20906, chainsim.Default)
+	_, f := chainsim.Run(3210, chainsim.Default)
 	if f == nil || f.Kind != "lost chain" || f.Store != chainsim.StoreCommandLiar || f.Machines != 1 {
-		t.Fatalf("seed 20906: got %v; want the lost chain of a lying helper on one machine", f)
+		t.Fatalf("seed 3210: got %v; want the lost chain of a lying helper on one machine", f)
 	}
+}
+
+// What a fix must also survive (testdata/holes.md, "What a fix must also survive").
+
+// A fix of hole 1 that re-reads the store after the conflict must keep the waiting head when that read fails.
+func TestSeed_Status_2249(t *testing.T) {
+	t.Skip("hole 1: fixed on another branch")
+	chainsim.Check(t, 2249, chainsim.Status)
+}
+
+// A forced rotation that adopts another runner's exchange, made before the rotation began, must still exchange.
+func TestSeed_Skewed_67(t *testing.T) { chainsim.Check(t, 67, chainsim.Skewed) }
+
+func TestSeed_Default_2598(t *testing.T) {
+	t.Skip("hole 5: fixed on another branch")
+	chainsim.Check(t, 2598, chainsim.Default)
 }

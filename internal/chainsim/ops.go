@@ -66,6 +66,10 @@ func (p *proc) do(op opSpec, f *family) opResult {
 		op.src = 0
 	}
 	src := p.srcs[op.src]
+	if op.kind.command() {
+		// The binary's subcommands run as processes of their own: a fresh Registry, nothing pending.
+		src = p.newSource(tokensource.NewRegistry())
+	}
 	req := tokensource.Request{RefreshToken: f.seed, Scopes: p.w.scopes[op.src], MinValidity: op.minValidity}
 	switch op.kind {
 	case opOpen, opData, opRotate:
@@ -138,6 +142,9 @@ func (p *proc) restore() (*rescueRef, error) {
 
 // holds tells whether p's current incarnation holds a head whose save failed (it must save it before anything else).
 func (w *world) holds(p *proc, f *family) bool {
+	if p == nil {
+		return false
+	}
 	for h, hd := range w.stranded {
 		if hd == (holder{p: p, inc: p.inc}) && w.outstanding(h, f) {
 			return true
@@ -155,12 +162,8 @@ func (w *world) outstanding(head string, f *family) bool {
 // strandedElsewhere tells whether a save of f's head failed in another process (or an earlier incarnation of p; any
 // process when p is nil): the store is stale for a reason p cannot see, until that head is saved or restored.
 func (w *world) strandedElsewhere(p *proc, f *family) bool {
-	var me holder
-	if p != nil {
-		me = holder{p: p, inc: p.inc}
-	}
 	for h, hd := range w.stranded {
-		if hd != me && w.outstanding(h, f) {
+		if (p == nil || hd != (holder{p: p, inc: p.inc})) && w.outstanding(h, f) {
 			return true
 		}
 	}
@@ -221,6 +224,12 @@ func isReauth(err error) bool {
 // the rescue files its diagnostics named.
 func (w *world) checkOp(p *proc, r opResult) {
 	f := r.fam
+	// who ran the operation: p, or for a command of the binary (status, rotate, restore) a process of its own that
+	// has exited since, and holds nothing.
+	who, me := p, holder{p: p, inc: p.inc}
+	if p.cur.kind.command() {
+		who, me = nil, holder{}
+	}
 	ended := f.lost != "" || f.revoked
 	// 6: no secret in any error or warning.
 	texts := []string{}
@@ -255,7 +264,7 @@ func (w *world) checkOp(p *proc, r opResult) {
 		w.addRescue(p, se.Rescue, f)
 		for _, h := range p.inflight {
 			if w.outstanding(h, f) {
-				w.stranded[h] = holder{p: p, inc: p.inc}
+				w.stranded[h] = me
 			}
 		}
 	}
@@ -266,9 +275,9 @@ func (w *world) checkOp(p *proc, r opResult) {
 			// Without a lock that reaches every runner, a runner on another machine may rotate the chain while this one
 			// hands out the token it read, or be between its exchange and its save: the store cannot tell yet.
 			race := !w.innerStore(p.m).Traits().SharedLock && (at >= p.opStep || w.exchanging(f, p))
-			if !ended && !w.strandedElsewhere(p, f) && !race {
+			if !ended && !w.strandedElsewhere(who, f) && !race {
 				why, kind := "", "revoked hand-out"
-				if w.holds(p, f) {
+				if w.holds(who, f) {
 					why, kind = " (this process holds the chain's live head, whose save failed: it should have saved it first)", "revoked hand-out by holder"
 				}
 				w.failf("2 no revoked token handed out", kind, "%s's %s handed out an access token of chain %d that Bipsync revoked at step %d%s",
@@ -279,10 +288,10 @@ func (w *world) checkOp(p *proc, r opResult) {
 	}
 
 	// 3: a reauthorization error only when the chain has no live head anywhere.
-	if r.err != nil && isReauth(r.err) && !w.strandedElsewhere(p, f) {
+	if r.err != nil && isReauth(r.err) && !w.strandedElsewhere(who, f) {
 		if live := w.findable(f, p); len(live) > 0 {
 			kind := "false reauthorization"
-			if w.holds(p, f) {
+			if w.holds(who, f) {
 				kind = "false reauthorization by holder"
 			}
 			w.failf("3 reauthorization only when true", kind, "%s's %s said the chain needs reauthorization (%v), but chain %d's head %s is live and %s",
@@ -290,7 +299,7 @@ func (w *world) checkOp(p *proc, r opResult) {
 			return
 		}
 	}
-	if r.verdict != "" && r.verdict != "ok" && r.verdict != "expiring" && !w.strandedElsewhere(p, f) {
+	if r.verdict != "" && r.verdict != "ok" && r.verdict != "expiring" && !w.strandedElsewhere(who, f) {
 		for _, h := range w.findable(f, nil) {
 			if w.bip.rts[h].issued.Add(refreshLife).After(w.now.Add(maxSkew)) {
 				kind := "status ended"

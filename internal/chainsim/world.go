@@ -189,13 +189,13 @@ type rescueRef struct {
 
 // Run runs the world of seed under cfg and returns what it did, and the first invariant that broke (nil: none).
 func Run(seed uint64, cfg Config) (*Stats, *Failure) {
-	base := os.TempDir()
-	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
-		base = "/dev/shm" // tmpfs: the real file store's fsyncs cost nothing
-	}
-	dir, err := os.MkdirTemp(base, "chainsim-")
+	// tmpfs where there is one: the real file store's fsyncs cost nothing there.
+	dir, err := os.MkdirTemp("/dev/shm", "chainsim-")
 	if err != nil {
-		return nil, &Failure{Seed: seed, Invariant: "setup", Detail: err.Error()}
+		dir, err = os.MkdirTemp("", "chainsim-")
+	}
+	if err != nil {
+		return &Stats{}, &Failure{Seed: seed, Config: cfg.Name, Invariant: "setup", Kind: "setup", Detail: err.Error()}
 	}
 	defer os.RemoveAll(dir)
 	w := newWorld(seed, cfg, dir)
@@ -526,20 +526,25 @@ func (p *proc) restart() {
 		p.cmd = p.w.newCommandStore(p, filepath.Join(p.m.dir, "locks"))
 	}
 	for range p.w.scopes {
-		src, err := tokensource.New(tokensource.Options{
-			Client:       &client{p: p, url: p.w.url},
-			Store:        p.w.storeFor(p),
-			ClientSecret: clientSecret,
-			Now:          p.now,
-			Sleep:        p.sleep,
-			Registry:     p.reg,
-			RescueDir:    p.m.rescueDir,
-		})
-		if err != nil {
-			panic(err)
-		}
-		p.srcs = append(p.srcs, src)
+		p.srcs = append(p.srcs, p.newSource(p.reg))
 	}
+}
+
+// newSource returns a Source of p's world with registry reg.
+func (p *proc) newSource(reg *tokensource.Registry) *tokensource.Source {
+	src, err := tokensource.New(tokensource.Options{
+		Client:       &client{p: p, url: p.w.url},
+		Store:        p.w.storeFor(p),
+		ClientSecret: clientSecret,
+		Now:          p.now,
+		Sleep:        p.sleep,
+		Registry:     reg,
+		RescueDir:    p.m.rescueDir,
+	})
+	if err != nil {
+		panic(err)
+	}
+	return src
 }
 
 func (w *world) startOp(p *proc) {
@@ -622,11 +627,14 @@ const (
 	opOpen    opKind = iota // ephemeral resource Open: Token with min_validity, kept open
 	opClose                 // ephemeral resource Close: Release of one open token
 	opData                  // data source: Token
-	opRotate                // the rotate command: Token with Force
-	opStatus                // the status command: Source.Record, then cli.Verdict
+	opRotate                // the rotate command: Token with Force, in a process of its own
+	opStatus                // the status command: Source.Record, then cli.Verdict, in a process of its own
 	opRestore               // the restore command: ReadRescue and Restore of a rescue file a diagnostic named
 	opCC                    // client credentials
 )
+
+// command tells whether the operation is a subcommand of the binary (status, rotate, restore): a process of its own.
+func (k opKind) command() bool { return k == opRotate || k == opStatus || k == opRestore }
 
 type opSpec struct {
 	kind        opKind
