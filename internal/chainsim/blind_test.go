@@ -9,8 +9,16 @@ import (
 	"github.com/bipsync/terraform-provider-bipsync/internal/tokenstore"
 )
 
-// unconditional is a store whose Save ignores the revision it replaces: a store that goes back.
+// unconditional is a store whose Save ignores the revision it replaces, and that takes no claims: a store that goes
+// back, as a get/put helper shared by machines does.
 type unconditional struct{ tokenstore.Store }
+
+// Traits hide the store's claims: with them, runners never race for a head, and the save's condition is never tested.
+func (u unconditional) Traits() tokenstore.Traits {
+	t := u.Store.Traits()
+	t.Claims = false
+	return t
+}
 
 func (u unconditional) Save(ctx context.Context, key tokenstore.Key, seed string, rec *tokenstore.Record, _ *tokenstore.Revision) error {
 	cur, err := u.Load(ctx, key, seed)
@@ -22,6 +30,15 @@ func (u unconditional) Save(ctx context.Context, key tokenstore.Key, seed string
 		replaces = cur.Revision().Ptr()
 	}
 	return u.Store.Save(ctx, key, seed, rec, replaces)
+}
+
+// claimless is a store that writes conditionally but takes no claims: runners race for a due head again.
+type claimless struct{ tokenstore.Store }
+
+func (c claimless) Traits() tokenstore.Traits {
+	t := c.Store.Traits()
+	t.Claims = false
+	return t
 }
 
 // leaky is a store that cannot take a rotated record, and says so quoting its refresh token.
@@ -44,13 +61,14 @@ func TestInvariantsSeeBrokenStores(t *testing.T) {
 	}{
 		{"saves that are not conditional", func(s tokenstore.Store) tokenstore.Store { return unconditional{s} },
 			[]string{"store went back", "lost chain", "refused attempt", "false reauthorization", "revoked hand-out"}},
+		{"no claims", func(s tokenstore.Store) tokenstore.Store { return claimless{s} }, []string{"refused attempt"}},
 		{"errors that quote a token", func(s tokenstore.Store) tokenstore.Store { return leaky{s} }, []string{"secret"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			cfg := chainsim.Leases
-			cfg.Stores = []chainsim.StoreKind{chainsim.StorePostgres, chainsim.StoreS3}
+			cfg := chainsim.Default
+			cfg.Stores = []chainsim.StoreKind{chainsim.StoreS3, chainsim.StoreCommandConditional}
 			cfg.WrapStore = c.wrap
-			for seed := uint64(1); seed <= 500; seed++ {
+			for seed := uint64(1); seed <= 2000; seed++ {
 				_, f := chainsim.Run(seed, cfg)
 				if f == nil {
 					continue
@@ -62,7 +80,7 @@ func TestInvariantsSeeBrokenStores(t *testing.T) {
 					}
 				}
 			}
-			t.Fatalf("500 seeds over a store with %s broke none of the checks %v", c.name, c.kinds)
+			t.Fatalf("2000 seeds over a store with %s broke none of the checks %v", c.name, c.kinds)
 		})
 	}
 }

@@ -2,7 +2,6 @@ package chainsim_test
 
 import (
 	"flag"
-	"strings"
 	"testing"
 	"time"
 
@@ -17,24 +16,7 @@ var findBudget = flag.Int("find", 0, "TestTimeToFind: how many seeds to search")
 var knownDefects = []struct {
 	name  string
 	match func(f *chainsim.Failure) bool
-}{
-	{"hole 1: a failed save's waiting head is dropped after a lease-only rewrite", func(f *chainsim.Failure) bool {
-		return strings.HasSuffix(f.Kind, "by holder")
-	}},
-	{"hole 2: restore calls the only live head stale after a lease-only rewrite", func(f *chainsim.Failure) bool {
-		return f.Kind == "restore called live head stale"
-	}},
-	{"hole 3: a failed read of a legacy-key record is taken for no record", func(f *chainsim.Failure) bool {
-		return f.LegacyReadFailed && (f.Kind == "refused attempt" || strings.HasPrefix(f.Kind, "false reauthorization") ||
-			strings.HasPrefix(f.Kind, "revoked hand-out"))
-	}},
-	{"hole 4: status calls a never-exchanged chain ended", func(f *chainsim.Failure) bool {
-		return f.Kind == "status ended at generation 0"
-	}},
-	{"hole 5: rotate skips the exchange when another machine's clock is ahead", func(f *chainsim.Failure) bool {
-		return f.Kind == "rotate skipped"
-	}},
-}
+}{}
 
 // limitations are what a store cannot do by design, and its documentation says: failures that match one are counted
 // and logged, never fixed.
@@ -44,10 +26,8 @@ var limitations = []struct {
 }{
 	{"limitation: a get/put helper shared by several machines lets a put overwrite another machine's newer record",
 		func(f *chainsim.Failure) bool {
-			return (f.Store == chainsim.StoreCommandGetPut || f.Store == chainsim.StoreCommandLiar) && f.Machines > 1
+			return f.Store == chainsim.StoreCommandGetPut && f.Machines > 1
 		}},
-	{"limitation: a get/put helper configured as protocol 2 takes any put, a stale restore's too",
-		func(f *chainsim.Failure) bool { return f.Store == chainsim.StoreCommandLiar }},
 }
 
 // known returns the name of the known defect f shows, or "".

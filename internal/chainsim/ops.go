@@ -299,7 +299,8 @@ func (w *world) checkOp(p *proc, r opResult) {
 			return
 		}
 	}
-	if r.verdict != "" && r.verdict != "ok" && r.verdict != "expiring" && !w.strandedElsewhere(who, f) {
+	// Of status's verdicts, "expired" and "dead" say the chain has ended ("ok", "expiring" and "not_exchanged" do not).
+	if (r.verdict == "expired" || r.verdict == "dead") && !w.strandedElsewhere(who, f) {
 		for _, h := range w.findable(f, nil) {
 			if w.bip.rts[h].issued.Add(refreshLife).After(w.now.Add(maxSkew)) {
 				kind := "status ended"

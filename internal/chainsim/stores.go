@@ -276,7 +276,9 @@ func decide(current, replaces *tokenstore.Revision, next tokenstore.Revision) (l
 // the invariant checker's, which reads and writes the secret manager without yielding).
 func (w *world) newCommandStore(p *proc, lockDir string) tokenstore.Store {
 	proto := tokenstore.ProtocolConditional
-	if w.store == StoreCommandGetPut {
+	// The harness's own view (p nil) of a lying helper's entries speaks the protocol the helper really has: the
+	// provider's check refuses it at protocol 2, which is what the simulated processes must meet, not the harness.
+	if w.store == StoreCommandGetPut || (p == nil && w.store == StoreCommandLiar) {
 		proto = tokenstore.ProtocolGetPut
 	}
 	st, err := tokenstore.NewCommand(tokenstore.CommandConfig{Argv: []string{"sm-helper"}, Protocol: proto, LockDir: lockDir,

@@ -136,6 +136,7 @@ func TestSource_Token_deathMeetsNewerRecordAdopts(t *testing.T) {
 	if _, err := src.Token(ctx, refreshReq(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
+	clk.Advance(2 * time.Hour) // the stored token has expired: the next request exchanges
 	cur := st.recs[src.Key("seed")]
 	newer := cur.Clone()
 	newer.RefreshToken, newer.AccessToken, newer.Generation, newer.ID = "rt-other", "at-other", cur.Generation+1, tokenstore.NewRecordID()
@@ -143,9 +144,7 @@ func TestSource_Token_deathMeetsNewerRecordAdopts(t *testing.T) {
 	revokeChain(srv)
 	rs := &raceStore{memStore: st, newer: newer}
 	other, calls := process(t, srv, rs, clk)
-	req := refreshReq(time.Minute)
-	req.Force = true
-	r, err := other.Token(ctx, req)
+	r, err := other.Token(ctx, refreshReq(time.Minute))
 	if err != nil || r.AccessToken != "at-other" || !r.Adopted {
 		t.Fatalf("got (%v, %v); want the other runner's record adopted", r, err)
 	}

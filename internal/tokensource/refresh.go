@@ -14,10 +14,6 @@ type run struct {
 	seed string
 	c    *chainState
 	req  Request
-	// firstGen is the generation of the first record this request read (a forced request reads it before it waits for
-	// the chain's locks). A forced rotation is done once the chain is past it, whoever rotated it: decided by
-	// revision, never by comparing a rotation's time (another machine's clock) with this request's start.
-	firstGen  int64
 	adoptions int // moves to another runner's rotation of the chain
 	// seen are the revisions the store held during this request, and the ones this request wrote.
 	seen []tokenstore.Revision
@@ -54,10 +50,13 @@ func (r *run) wrote(rec *tokenstore.Record) {
 	}
 }
 
-// forced tells whether the request still has to rotate rec's head: it asked for a rotation, and the chain is not past
-// the generation the request first saw (another run's exchange meanwhile counts: the chain was rotated, once).
-func (r *run) forced(rec *tokenstore.Record) bool {
-	return r.req.Force && rec.Generation <= r.firstGen
+// forced tells whether the request still has to rotate the chain. A forced request (the rotate command, after a
+// suspected leak) makes an exchange of its own, once it holds the chain, whatever other runs did meanwhile: an
+// exchange another run saved while this one waited may have been answered before this request began, and its tokens
+// may be the very ones suspected. Neither a rotation's time (another machine's clock) nor a generation read before the
+// wait can tell that apart, so nothing but its own exchange counts. serve returns once that exchange is saved.
+func (r *run) forced(*tokenstore.Record) bool {
+	return r.req.Force
 }
 
 func (s *Source) refreshToken(ctx context.Context, req Request) (*Result, error) {
@@ -67,10 +66,7 @@ func (s *Source) refreshToken(ctx context.Context, req Request) (*Result, error)
 	if !s.store.Traits().Persistent {
 		return nil, ErrStoreRequired
 	}
-	r := &run{key: s.Key(req.RefreshToken), seed: req.RefreshToken, req: req, firstGen: -1}
-	if req.Force {
-		r.firstGen = s.peekGeneration(ctx, r.key, r.seed)
-	}
+	r := &run{key: s.Key(req.RefreshToken), seed: req.RefreshToken, req: req}
 	r.c = s.reg.chain(r.key)
 	if err := r.c.acquire(ctx); err != nil {
 		return nil, err
@@ -99,21 +95,7 @@ func (s *Source) refreshToken(ctx context.Context, req Request) (*Result, error)
 		}
 	}
 	r.observe(rec)
-	if r.firstGen < 0 {
-		r.firstGen = rec.Generation
-	}
 	return s.serve(ctx, r, rec)
-}
-
-// peekGeneration reads the chain's generation before a forced rotation waits for the chain's locks: an exchange that
-// another run makes meanwhile is the rotation asked for, and one exchange serves both. -1 when it is not known (no
-// record yet, or the read failed: the read under the locks decides, and reports a failure).
-func (s *Source) peekGeneration(ctx context.Context, key tokenstore.Key, seed string) int64 {
-	rec, err := s.store.Load(ctx, key, seed)
-	if err != nil || rec == nil {
-		return -1
-	}
-	return rec.Generation
 }
 
 // load reads the chain's record. A chain saved by a version that keyed endpoints as spelt is found under that key too.

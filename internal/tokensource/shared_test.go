@@ -486,9 +486,9 @@ func TestSource_Token_findsChainUnderLegacyKey(t *testing.T) {
 	}
 }
 
-// A forced rotation (the rotate command) that meets a chain another runner rotated after it started counts that
-// rotation as its own: one exchange, and both are served.
-func TestSource_Token_forcedRotationCountsAnotherRunnersExchange(t *testing.T) {
+// A forced rotation (the rotate command) that meets a chain another runner rotated while it was under way adopts that
+// rotation and then makes an exchange of its own: the other runner's tokens existed before it was done.
+func TestSource_Token_forcedRotationExchangesAfterAnotherRunnersExchange(t *testing.T) {
 	t.Parallel()
 	clk := &clock{t: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
 	srv := newRaceServer(clk.Now)
@@ -533,10 +533,10 @@ func TestSource_Token_forcedRotationCountsAnotherRunnersExchange(t *testing.T) {
 	if err != nil {
 		t.Fatalf("second forced rotation: got %v; want it served", err)
 	}
-	if got := srv.exchanges.Load(); got != 2 {
-		t.Fatalf("successful exchanges: got %d; want 2 (the first run and one rotation serving both forced requests)", got)
+	if got := srv.exchanges.Load(); got != 3 {
+		t.Fatalf("successful exchanges: got %d; want 3 (the first run, then each forced rotation's own)", got)
 	}
-	if r.Exchanged || r.Generation != 2 {
-		t.Fatalf("second forced rotation: got %v; want the rotation the other runner made after it started (generation 2)", r)
+	if !r.Exchanged || r.Generation != 3 {
+		t.Fatalf("second forced rotation: got %v; want an exchange of its own after the other runner's (generation 3)", r)
 	}
 }

@@ -239,9 +239,9 @@ type Request struct {
 	AllowNarrowing bool
 	// MinValidity is how long a handed-out token must stay valid at least.
 	MinValidity time.Duration
-	// Force exchanges the chain even when its access token could be reused (a rotation on request). An exchange
-	// another process made after the request first read the chain's record counts (the chain is past the generation
-	// the request saw): the chain was rotated, once, as asked.
+	// Force exchanges the chain even when its access token could be reused (a rotation on request): the request makes
+	// an exchange of its own once it holds the chain, whatever other runs exchanged meanwhile, so no token that existed
+	// when it began survives it.
 	Force bool
 }
 
