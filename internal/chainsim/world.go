@@ -59,8 +59,8 @@ var Default = Config{
 	OpsPerProc:    12,
 	Faults:        true,
 	LegacyPercent: 15,
-	OneAttempt: []StoreKind{StoreFile, StorePostgres, StoreS3, StoreCommandConditional},
-	MaxSteps:   4000,
+	OneAttempt:    []StoreKind{StoreFile, StorePostgres, StoreS3, StoreCommandConditional},
+	MaxSteps:      4000,
 }
 
 // Focused configurations: each leaves out what triggers other defects, so a seed found with one shows one defect.

@@ -10,10 +10,10 @@ import (
 
 // run is one request's view of a chain: what it holds and what it has seen.
 type run struct {
-	key  tokenstore.Key
-	seed string
-	c    *chainState
-	req  Request
+	key       tokenstore.Key
+	seed      string
+	c         *chainState
+	req       Request
 	adoptions int // moves to another runner's rotation of the chain
 	// seen are the revisions the store held during this request, and the ones this request wrote.
 	seen []tokenstore.Revision
