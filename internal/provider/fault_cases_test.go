@@ -50,6 +50,9 @@ type faultCase struct {
 	// rotation meets the fault at the chain's second exchange, after a first one succeeded: the head the store or the
 	// state holds must survive a failed rotation. Other rows meet it at the first exchange, of the seed.
 	rotation bool
+	// dies tells that the answer says the chain is spent (revoked or expired): the ephemeral token's store records the
+	// chain as dead, and the next run fails at once without asking Bipsync, as for a chain truly refused.
+	dies bool
 }
 
 // faultResult is what one test case observed, for the table.
@@ -134,9 +137,9 @@ func faultCases() []faultCase {
 			requests: 1,
 			want:     summaryWith(summaryOutcomeUnknown, "HTTP status: 307", "Cause: redirect to", "not followed"),
 		},
-		{name: "league invalid_grant: Token has been revoked", inject: league(400, bodyRevoked), requests: 1,
+		{name: "league invalid_grant: Token has been revoked", inject: league(400, bodyRevoked), requests: 1, dies: true,
 			want: summaryWith(summaryReauth, "has been revoked", "Hint: Token has been revoked")},
-		{name: "league invalid_grant: Token has expired", inject: league(400, bodyExpired), requests: 1,
+		{name: "league invalid_grant: Token has expired", inject: league(400, bodyExpired), requests: 1, dies: true,
 			want: summaryWith(summaryReauth, "past its lifetime", "Hint: Token has expired")},
 		{name: "league invalid_grant: Token is not linked to client", inject: league(400, bodyNotLinked), requests: 1,
 			want: summaryWith(summaryReauth, "issued to another OAuth application")},
@@ -152,7 +155,7 @@ func faultCases() []faultCase {
 			want: summaryWith(summaryRejected, "OAuth error: invalid_request", "client_secret")},
 		{name: "league unsupported_grant_type", inject: league(400, bodyUGT), requests: 1,
 			want: summaryWith(summaryRejected, "OAuth error: unsupported_grant_type")},
-		{name: "league 8: 401 invalid_request, refresh token invalid", inject: league(401, bodyLeague8), requests: 1,
+		{name: "league 8: 401 invalid_request, refresh token invalid", inject: league(401, bodyLeague8), requests: 1, dies: true,
 			want: summaryWith(summaryReauth, "has been revoked")},
 		{name: "at rotation: connection dropped before processing", inject: kind(bipsynctest.FaultCloseBeforeProcessing),
 			requests: 1, rotation: true, want: summaryWith(summaryOutcomeUnknown, "Cause: Post", "EOF")},

@@ -164,14 +164,19 @@ func runEphemeralFault(t *testing.T, fc faultCase, res *faultResult) {
 		PlanOnly:                 true,
 		ExpectNonEmptyPlan:       true,
 	}
-	if fc.consumed {
+	switch {
+	case fc.consumed:
 		followUp.ExpectError = summaryWith(summaryReauth, "Hint: Token has been revoked")
+		followExchanges = 0
+	case fc.dies:
+		// The faulted run recorded the refusal: the next one says so at once and asks Bipsync nothing.
+		followUp.ExpectError = summaryWith(summaryReauth, "Nothing was sent to Bipsync this time")
 		followExchanges = 0
 	}
 	steps = append(steps, faulted, followUp)
 	resource.UnitTest(t, resource.TestCase{Steps: steps})
 	f.ledger.Expect(followExchanges, faultFollowUp)()
-	if !fc.consumed {
+	if !fc.consumed && !fc.dies {
 		// The chain goes on from the head the store holds.
 		if head := f.head(seed); head == seed || head == firstHead || !f.server.RefreshTokenLive(head) {
 			t.Error("chain head in the store after the next run: not a new head, or not live at the fake; want the live new head")

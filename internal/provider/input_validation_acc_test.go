@@ -48,7 +48,7 @@ func TestAccInputValidation_badValues(t *testing.T) {
 		{"provider refresh_token_lifetime below 1h", withToken(provider(id+"\n  refresh_token_lifetime = \"30m\"", path)),
 			"Invalid Bipsync Refresh Token Lifetime"},
 		{"provider token_store backend", withToken(provider(id, path+"\n    backend = \"vault\"")),
-			`value must be one of: ["file" "command" "postgres" "none"]`},
+			`value must be one of: ["file" "command" "postgres" "s3" "none"]`},
 		{"provider token_store empty path", withToken(provider(id, `    path = ""`)), "string length must be at least 1"},
 		{"provider token_store empty command", withToken(provider(id, "    backend = \"command\"\n    command = []")),
 			"list must contain at least 1 elements"},
