@@ -40,7 +40,8 @@ func S3Store(ctx context.Context, name, endpoint, bucket, accessKey, secretKey s
 		},
 		open: func(_, lockDir string) (tokenstore.Store, error) {
 			return tokenstore.NewS3(context.Background(), tokenstore.S3Config{Bucket: bucket, Region: s3Region,
-				Endpoint: endpoint, UsePathStyle: true, LockDir: lockDir})
+				Endpoint: endpoint, UsePathStyle: true, LockDir: lockDir,
+				Credentials: credentials.NewStaticCredentialsProvider(accessKey, secretKey, "")})
 		},
 		// Only the credentials: they are the secrets that must never reach an engine's output.
 		env: []string{"AWS_ACCESS_KEY_ID=" + accessKey, "AWS_SECRET_ACCESS_KEY=" + secretKey},

@@ -67,6 +67,9 @@ type S3Config struct {
 	Profile string
 	// LockDir holds the per-chain lock files; default the user cache directory's terraform-provider-bipsync/locks.
 	LockDir string
+	// Credentials, when set, replace the SDK's default chain: for programs that hold credentials of their own (a test
+	// harness reading the bucket its runners share). The provider never sets it.
+	Credentials aws.CredentialsProvider
 }
 
 // s3Store is the store NewS3 returns.
@@ -163,6 +166,9 @@ func newS3(ctx context.Context, cfg S3Config, extra ...func(*config.LoadOptions)
 	}
 	if cfg.Profile != "" {
 		opts = append(opts, config.WithSharedConfigProfile(cfg.Profile))
+	}
+	if cfg.Credentials != nil {
+		opts = append(opts, config.WithCredentialsProvider(cfg.Credentials))
 	}
 	awsCfg, err := config.LoadDefaultConfig(ctx, append(opts, extra...)...)
 	if err != nil {
