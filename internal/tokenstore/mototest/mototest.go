@@ -22,7 +22,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -213,31 +212,18 @@ func (s *server) startOnce(port int) error {
 		return err
 	}
 	defer logf.Close()
-	started := make(chan error, 1)
-	done := make(chan struct{})
-	go func() {
-		// The server gets SIGTERM when the thread that started it ends (Pdeathsig, Linux), so this goroutine keeps
-		// its thread until the server exits: a test binary that dies takes its servers with it.
-		runtime.LockOSThread()
-		cmd := exec.Command(s.prog, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
-		cmd.Env = s.env()
-		cmd.Dir = s.dir
-		cmd.Stdout, cmd.Stderr = logf, logf
-		cmd.SysProcAttr = sysProcAttr()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		s.mu.Lock()
-		s.proc, s.done = cmd.Process, done
-		s.mu.Unlock()
-		started <- nil
-		_ = cmd.Wait() // its exit is observed through done; the reason is in the log
-		close(done)
-	}()
-	if err := <-started; err != nil {
+	cmd := exec.Command(s.prog, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
+	cmd.Env = s.env()
+	cmd.Dir = s.dir
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = sysProcAttr()
+	proc, done, err := pgtest.StartTied(cmd)
+	if err != nil {
 		return fmt.Errorf("start %s: %w", s.prog, err)
 	}
+	s.mu.Lock()
+	s.proc, s.done = proc, done
+	s.mu.Unlock()
 	endpoint := "http://127.0.0.1:" + strconv.Itoa(port)
 	client := &http.Client{Timeout: 2 * time.Second}
 	deadline := time.Now().Add(startTimeout)

@@ -310,31 +310,18 @@ func (s *Server) startOnce() error {
 		// shutdown) still keeps every committed row, since the operating system keeps the files.
 		"-c", "fsync=off", "-c", "full_page_writes=off",
 	}
-	started := make(chan error, 1)
-	done := make(chan struct{})
-	go func() {
-		// The server gets a signal when the thread that started it ends (Pdeathsig), so this goroutine keeps its
-		// thread until the server exits: a test binary that dies without cleaning up takes the server with it.
-		runtime.LockOSThread()
-		cmd := exec.Command(s.inst.bin("postgres"), args...)
-		cmd.Env = s.env()
-		cmd.Dir = s.base
-		cmd.Stdout, cmd.Stderr = logf, logf
-		cmd.SysProcAttr = sysProcAttr(s.runAs, true)
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		s.mu.Lock()
-		s.proc, s.done = cmd.Process, done
-		s.mu.Unlock()
-		started <- nil
-		_ = cmd.Wait() // its exit is observed through done; the reason is in the log
-		close(done)
-	}()
-	if err := <-started; err != nil {
+	cmd := exec.Command(s.inst.bin("postgres"), args...)
+	cmd.Env = s.env()
+	cmd.Dir = s.base
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = sysProcAttr(s.runAs, true)
+	proc, done, err := StartTied(cmd)
+	if err != nil {
 		return fmt.Errorf("start postgres: %w", err)
 	}
+	s.mu.Lock()
+	s.proc, s.done = proc, done
+	s.mu.Unlock()
 	deadline := time.Now().Add(startTimeout)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -545,4 +532,27 @@ func Shared(t testing.TB) *Server {
 		t.Fatalf("postgres: %v", shared.err)
 	}
 	return shared.srv
+}
+
+// StartTied starts a test server's process, whose SysProcAttr asks for a signal when the thread that started it ends
+// (Pdeathsig, Linux): it is started from a goroutine that keeps its OS thread until the process exits, so a test
+// binary that dies without cleaning up takes the server with it. done is closed once the process has exited; the
+// reason is in whatever cmd logs to. The moto launcher (mototest) starts its servers the same way.
+func StartTied(cmd *exec.Cmd) (proc *os.Process, done chan struct{}, err error) {
+	started := make(chan error, 1)
+	done = make(chan struct{})
+	go func() {
+		runtime.LockOSThread()
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		_ = cmd.Wait() // its exit is observed through done
+		close(done)
+	}()
+	if err := <-started; err != nil {
+		return nil, nil, err
+	}
+	return cmd.Process, done, nil
 }
