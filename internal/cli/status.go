@@ -33,8 +33,9 @@ setting is missing or wrong.`
 
 const rotateDoc = `Exchanges a refresh chain held in the token store now, then shows it as status does. It goes through the
 provider's token source: the chain's locks, the reload under the lock, the save before anything else. A plan or
-apply that uses the chain at the same moment waits for it, and a rotation that waited for such a run's exchange
-takes that exchange instead of making a second one.
+apply that uses the chain at the same moment waits for it. The rotation always makes an exchange of its own once it
+holds the chain, even after another run's exchange it waited for: that one may have been answered before the rotation
+began, and its tokens may be the ones suspected.
 
 Use it after a suspected leak, to renew a chain's month without a Terraform run, or to find out at once whether
 consent was withdrawn. The exchange revokes the previous refresh token and the access token issued with it, including
