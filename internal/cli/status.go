@@ -191,11 +191,8 @@ func chainStatus(ctx context.Context, e *env, f *statusFlags, rotate bool) (*cha
 	key := src.Key(seed)
 
 	var rotated *bool
-	var unrotated *tokensource.Result
-	start := e.opts.Now()
 	if rotate {
-		// Force exchanges now, unless another run rotated the chain past the generation this request first read
-		// (its exchange won a race with this one's): that exchange is the rotation asked for, and one serves both.
+		// Force makes an exchange of this run's own once it holds the chain, whatever other runs did meanwhile.
 		res, err := src.Token(ctx, tokensource.Request{
 			Grant:        tokensource.GrantRefreshToken,
 			RefreshToken: seed,
@@ -207,12 +204,8 @@ func chainStatus(ctx context.Context, e *env, f *statusFlags, rotate bool) (*cha
 		// rotate hands its token to no one: the lease its hand-out recorded ends now.
 		_ = src.Release(ctx, res.Key)
 		rotated = &res.Exchanged
-		if res.Exchanged {
-			fmt.Fprintf(e.Stderr, "Rotated: the chain is at generation %d.\nThe previous refresh and access tokens are "+
-				"revoked.\n", res.Generation)
-		} else {
-			unrotated = res // told once the record is read: the message gives its last exchange
-		}
+		fmt.Fprintf(e.Stderr, "Rotated: the chain is at generation %d.\nThe previous refresh and access tokens are "+
+			"revoked.\n", res.Generation)
 		for _, w := range res.Warnings {
 			if w.Kind == tokensource.WarnPromiseBroken {
 				fmt.Fprintf(e.Stderr, "Warning: the rotation revoked the access token handed out at %s\nand promised to "+
@@ -234,9 +227,6 @@ func chainStatus(ctx context.Context, e *env, f *statusFlags, rotate bool) (*cha
 		return nil, fmt.Errorf("the %s holds no chain for this seed. The provider saves a chain the first time it exchanges "+
 			"the seed (or authorize -store saves it); check that this is the seed and the store the provider uses, with "+
 			"the same endpoint and client ID", st.Describe())
-	}
-	if unrotated != nil {
-		fmt.Fprint(e.Stderr, notRotated(unrotated, rec.RotatedAt, start))
 	}
 	v := view(rec, st, key, lifetime, e.opts.Now())
 	v.Rotated = rotated
@@ -360,27 +350,20 @@ func ago(d time.Duration) string {
 	}
 }
 
-// notRotated says why rotate made no exchange, as far as the token source tells: it adopted another runner's record,
-// or the record showed an exchange after this rotation started. It names another run only when the source says one
-// was seen; otherwise it gives the record's time, which a skewed clock on another machine can also explain.
-func notRotated(res *tokensource.Result, rotatedAt, start time.Time) string {
-	if res.Adopted {
-		return fmt.Sprintf("Not rotated by this run: another run exchanged the chain while this one worked on it (now at "+
-			"generation %d).\nThat exchange counts as the rotation asked for; no second one was made.\n", res.Generation)
-	}
-	return fmt.Sprintf("Not rotated by this run: the token store's record shows an exchange at %s (generation %d), "+
-		"after this\nrotation started at %s, so that exchange counts as the rotation asked for and no second one was "+
-		"made.\nIf no other run could have exchanged the chain then, check the clocks of the machines that share the "+
-		"store.\n", rotatedAt.UTC().Format(time.RFC3339), res.Generation, start.UTC().Format(time.RFC3339))
-}
-
 // rotateError explains a failed rotation: what happened, what to do, and the facts, each told on lines of its own.
 func rotateError(err error, st tokenstore.Store, clientID string) error {
 	var se *tokensource.SaveError
 	var ie *tokensource.IncompleteAnswerError
 	var stErr *tokensource.StoreError
 	f := &failure{err: err, facts: err.Error()}
+	death, knownDead := tokensource.KnownDead(err)
 	switch {
+	case knownDead:
+		f.happened = fmt.Sprintf("Bipsync refused this chain for good (%s), as a run on %s learned and recorded in the "+
+			"token store at %s. Nothing was sent to Bipsync this time.", death.Cause, death.By,
+			death.At.UTC().Format(time.RFC3339))
+		f.todo = fmt.Sprintf("Authorize anew (%s authorize, for client %s) and give the provider the new refresh "+
+			"token as its seed.", Program, clientID)
 	case bipsync.NeedsReauthorization(err):
 		f.happened = "Bipsync refused the chain for good (revoked, or past its month): it cannot be used again."
 		f.todo = fmt.Sprintf("Authorize anew (%s authorize, for client %s) and give the provider the new refresh "+

@@ -505,10 +505,10 @@ func TestVerdict(t *testing.T) {
 	}
 }
 
-// TestRotate_saysAnotherRunOnlyWhenOneWasSeen: a record whose last exchange is stamped after the rotation started (a
-// runner whose clock is ahead wrote it) keeps the token source from exchanging again, but no other run exchanged the
-// chain meanwhile: rotate must not say one did. Either it rotates, or it gives the record's time and the clock hint.
-func TestRotate_saysAnotherRunOnlyWhenOneWasSeen(t *testing.T) {
+// TestRotate_exchangesWhateverTheRecordSays: a record whose last exchange is stamped after the rotation started (a
+// runner whose clock is ahead wrote it) does not keep rotate from exchanging: a forced rotation makes an exchange of
+// its own, decided by nothing another machine's clock wrote.
+func TestRotate_exchangesWhateverTheRecordSays(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, bipsynctest.Options{})
 	flags := storeKinds[0].flags(f)
@@ -526,19 +526,42 @@ func TestRotate_saysAnotherRunOnlyWhenOneWasSeen(t *testing.T) {
 		t.Fatalf("exit %d; stderr:\n%s", r.code, r.stderr)
 	}
 	var v chainView
-	if err := json.Unmarshal([]byte(r.stdout), &v); err != nil || v.Rotated == nil {
-		t.Fatalf("-json: %v, %+v", err, v)
+	if err := json.Unmarshal([]byte(r.stdout), &v); err != nil || v.Rotated == nil || !*v.Rotated {
+		t.Fatalf("-json: %v, %+v; want rotated", err, v)
 	}
-	said := strings.ToLower(flat(r.stderr))
-	switch {
-	case *v.Rotated:
-		if f.srv.Stats().RefreshExchanges != exchanges+1 || !strings.Contains(said, "rotated:") {
-			t.Errorf("rotated: %d exchanges (want %d), stderr:\n%s", f.srv.Stats().RefreshExchanges, exchanges+1, r.stderr)
+	if got := f.srv.Stats().RefreshExchanges; got != exchanges+1 || !strings.Contains(strings.ToLower(flat(r.stderr)), "rotated:") {
+		t.Errorf("%d exchanges (want %d), stderr:\n%s", got, exchanges+1, r.stderr)
+	}
+}
+
+// TestRotate_deadChain: rotate on a chain a run recorded dead fails at once, asks Bipsync nothing, and says when and by
+// whom the death was learned and what to do.
+func TestRotate_deadChain(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, bipsynctest.Options{})
+	flags := storeKinds[0].flags(f)
+	seed := f.chain(flags)
+	rec, err := f.source(flags).Record(context.Background(), seed)
+	if err != nil || rec == nil {
+		t.Fatalf("record: %v, %v", rec, err)
+	}
+	rec.Dead = &tokenstore.Death{At: time.Date(2026, 12, 6, 10, 30, 0, 0, time.UTC), Cause: "revoked", By: "ci-runner-7, pid 42"}
+	f.saveRecord(flags, seed, rec)
+	exchanges := f.srv.Stats().RefreshExchanges
+
+	r := f.chainCommand(context.Background(), "rotate", seed, Options{}, flags)
+	if r.code == ExitOK {
+		t.Fatalf("exit 0 on a dead chain; stderr:\n%s", r.stderr)
+	}
+	said := flat(r.stderr)
+	for _, want := range []string{"refused this chain for good (revoked)", "ci-runner-7, pid 42", "2026-12-06T10:30:00Z",
+		"Nothing was sent to Bipsync", Program + " authorize"} {
+		if !strings.Contains(said, want) {
+			t.Errorf("rotate does not say %q:\n%s", want, r.stderr)
 		}
-	case strings.Contains(said, "another run exchanged"):
-		t.Errorf("no other run exchanged the chain, and rotate says one did:\n%s", r.stderr)
-	case !strings.Contains(said, "not rotated by this run") || !strings.Contains(said, "clocks"):
-		t.Errorf("rotate made no exchange and does not say why (the record's time, the clocks):\n%s", r.stderr)
+	}
+	if got := f.srv.Stats().RefreshExchanges; got != exchanges {
+		t.Errorf("exchanges: got %d; want %d (nothing sent)", got, exchanges)
 	}
 }
 

@@ -13,9 +13,9 @@
 //     head (the server refuses all but one, or lets two succeed and forks the chain), a loser re-reads the store and
 //     adopts the winner's record instead of reporting a dead chain;
 //   - records are ordered by generation, never by the times in them (they come from different machines' clocks): a
-//     forced rotation is done once the chain is past the generation the request first read, a record of the head an
-//     exchange consumed (or an older one) is replaced by the exchange's save, and a record of the same head and
-//     generation that differs only in its leases is no rotation;
+//     record of the head an exchange consumed (or an older one) is replaced by the exchange's save, and a record of the
+//     same head and generation that differs only in its leases is no rotation; a forced rotation makes an exchange of
+//     its own once it holds the chain, whatever other runs exchanged meanwhile;
 //   - on a store whose lock does not reach every runner but that writes conditionally (tokenstore.Claimer), a runner
 //     claims a head before exchanging it, and the others only read until the claimer's record is there, so a due head
 //     is sent to Bipsync once: no refused attempt for a server with replay detection to punish. A claim carries no
